@@ -33,7 +33,6 @@ from tfsym3d.renderer.camera import as_float, project
 EDGE_TOLERANCE = 1e-3  # pixels
 MIN_AREA = 1e-10  # square pixels (twice the signed area, as the edge functions use)
 _EMPTY_KEY = tf.int64.max
-_PARAMS = 12  # floats kept per triangle, see _triangle_setup
 
 
 def rasterize(vertices, faces, K, image_shape, near=1e-3, window=2, chunk=None):
@@ -48,7 +47,7 @@ def rasterize(vertices, faces, K, image_shape, near=1e-3, window=2, chunk=None):
       window: side of the candidate block per triangle, in pixels (a speed knob; the
         result does not depend on it).
       chunk: number of extra blocks per loop iteration for triangles larger than one
-        block (a speed/memory knob; default B * F // 4, at least 1024).
+        block (a speed/memory knob; default B * F // 16, at least 1024).
 
     Returns:
       A dict with
@@ -106,85 +105,86 @@ def _check_inputs(vertices, faces, K, image_shape):
 def _triangle_setup(vertices, faces, K, height, width, near):
     """Per-triangle constants for the inside test, depth and candidate blocks.
 
+    Vertices are projected once; faces then gather the projected values.
+
     Returns:
-      params: float32 [B*F, 12]: u0, v0 (first vertex in pixels); a1, b1, a2, b2 (the
-        gradients of barycentrics 1 and 2 in the image plane); t0, t1, t2 (edge tolerance
-        in barycentric units); 1/z0, 1/z1, 1/z2.
-      box: int32 [B*F, 4]: xmin, ymin, xmax, ymax of covered pixel centres (clipped to the
-        image; xmax < xmin for triangles that are not drawn).
+      A dict of flat [B*F] tensors: u0, v0 (first vertex, pixels); a1, b1, a2, b2 (image
+      gradients of barycentrics 1 and 2); t0, t1, t2 (edge tolerance in barycentric
+      units); iz0, iz1, iz2 (1/z of the vertices); x0, y0, x1, y1 (int32 box of covered
+      pixel centres, clipped to the image; x1 < x0 for triangles that are not drawn).
     """
-    tri = tf.gather(vertices, faces, axis=1)  # [B, F, 3 vertices, 3 xyz]
-    z = tri[..., 2]
-    drawn = tf.reduce_all(z > near, axis=-1) & tf.reduce_all(
-        tf.math.is_finite(tri), axis=[-2, -1])
-    tri = tf.where(drawn[..., None, None], tri, tf.ones_like(tri))
-    uv = project(tri, K)  # [B, F, 3, 2]
-    q1 = uv[..., 1, :] - uv[..., 0, :]
-    q2 = uv[..., 2, :] - uv[..., 0, :]
-    area2 = q1[..., 0] * q2[..., 1] - q1[..., 1] * q2[..., 0]
-    drawn &= tf.abs(area2) > MIN_AREA
-    drawn &= tf.reduce_all(tf.math.is_finite(uv), axis=[-2, -1])
+    x, y, z = tf.unstack(vertices, axis=-1)  # [B, V]
+    ok = (z > near) & tf.math.is_finite(x) & tf.math.is_finite(y) & tf.math.is_finite(z)
+    zs = tf.where(ok, z, 1.0)
+    u = K[0, 0] * x / zs + K[0, 2]
+    v = K[1, 1] * y / zs + K[1, 2]
+    ok &= tf.math.is_finite(u) & tf.math.is_finite(v)
+    per_vertex = tf.stack([tf.where(ok, u, 0.0), tf.where(ok, v, 0.0), 1.0 / zs,
+                           tf.cast(ok, tf.float32)], axis=-1)  # [B, V, 4]
+    tri = tf.gather(per_vertex, faces, axis=1)  # [B, F, 3, 4]
+    tri = tf.reshape(tri, [-1, 3, 4])
+    u, v, iz, vok = (tri[..., k] for k in range(4))  # [T, 3] each
+    q1u, q1v = u[:, 1] - u[:, 0], v[:, 1] - v[:, 0]
+    q2u, q2v = u[:, 2] - u[:, 0], v[:, 2] - v[:, 0]
+    area2 = q1u * q2v - q1v * q2u
+    drawn = (tf.reduce_min(vok, axis=-1) > 0.5) & (tf.abs(area2) > MIN_AREA)
     inv_area = tf.where(drawn, 1.0 / tf.where(drawn, area2, 1.0), 0.0)
     # lambda1(q) = cross(q, q2) / area2, lambda2(q) = cross(q1, q) / area2, q = p - p0.
-    a1, b1 = q2[..., 1] * inv_area, -q2[..., 0] * inv_area
-    a2, b2 = -q1[..., 1] * inv_area, q1[..., 0] * inv_area
-    g1 = tf.sqrt(a1 * a1 + b1 * b1)
-    g2 = tf.sqrt(a2 * a2 + b2 * b2)
-    g0 = tf.sqrt((a1 + a2) ** 2 + (b1 + b2) ** 2)
-    inv_z = 1.0 / tf.where(drawn[..., None], z, 1.0)
-    params = tf.stack([uv[..., 0, 0], uv[..., 0, 1], a1, b1, a2, b2,
-                       EDGE_TOLERANCE * g0, EDGE_TOLERANCE * g1, EDGE_TOLERANCE * g2,
-                       inv_z[..., 0], inv_z[..., 1], inv_z[..., 2]], axis=-1)
-    params = tf.where(drawn[..., None], params, 0.0)
-
-    lo = tf.reduce_min(uv, axis=-2) - EDGE_TOLERANCE
-    hi = tf.reduce_max(uv, axis=-2) + EDGE_TOLERANCE
-    limit = tf.constant([width, height], tf.float32)
-    lo = tf.cast(tf.math.ceil(tf.clip_by_value(lo, -1.0, limit)), tf.int32)
-    hi = tf.cast(tf.math.floor(tf.clip_by_value(hi, -1.0, limit)), tf.int32)
-    lo = tf.maximum(lo, 0)
-    hi = tf.minimum(hi, tf.constant([width - 1, height - 1], tf.int32))
-    hi = tf.where(drawn[..., None], hi, lo - 1)
-    box = tf.concat([lo, hi], axis=-1)
-    return tf.reshape(params, [-1, _PARAMS]), tf.reshape(box, [-1, 4])
+    a1, b1 = q2v * inv_area, -q2u * inv_area
+    a2, b2 = -q1v * inv_area, q1u * inv_area
+    t = {
+        "u0": u[:, 0], "v0": v[:, 0], "a1": a1, "b1": b1, "a2": a2, "b2": b2,
+        "t0": EDGE_TOLERANCE * tf.sqrt((a1 + a2) ** 2 + (b1 + b2) ** 2),
+        "t1": EDGE_TOLERANCE * tf.sqrt(a1 * a1 + b1 * b1),
+        "t2": EDGE_TOLERANCE * tf.sqrt(a2 * a2 + b2 * b2),
+        "iz0": iz[:, 0], "iz1": iz[:, 1], "iz2": iz[:, 2],
+    }
+    for name, coord, size in (("x", u, width), ("y", v, height)):
+        lo = tf.clip_by_value(tf.reduce_min(coord, -1) - EDGE_TOLERANCE, -1.0, size)
+        hi = tf.clip_by_value(tf.reduce_max(coord, -1) + EDGE_TOLERANCE, -1.0, size)
+        lo = tf.maximum(tf.cast(tf.math.ceil(lo), tf.int32), 0)
+        hi = tf.minimum(tf.cast(tf.math.floor(hi), tf.int32), size - 1)
+        t[name + "0"] = lo
+        t[name + "1"] = tf.where(drawn, hi, lo - 1)
+    return t
 
 
 def _visibility(vertices, faces, K, height, width, near, window, chunk):
     """Face id of the nearest surface at every pixel centre: int32 [B, H, W], -1 empty."""
     batch = tf.shape(vertices)[0]
     num_faces = tf.shape(faces)[0]
-    params, box = _triangle_setup(vertices, faces, K, height, width, near)
-    num_tri = tf.shape(params)[0]
+    tris = _triangle_setup(vertices, faces, K, height, width, near)
+    num_tri = tf.shape(tris["u0"])[0]
     num_pixels = batch * height * width
 
-    extent = tf.maximum(box[:, 2:] - box[:, :2] + 1, 0)  # [T, 2] pixels
-    blocks_xy = (extent + window - 1) // window
-    blocks = blocks_xy[:, 0] * blocks_xy[:, 1]  # [T]
+    blocks_x = (tf.maximum(tris["x1"] - tris["x0"] + 1, 0) + window - 1) // window
+    blocks_y = (tf.maximum(tris["y1"] - tris["y0"] + 1, 0) + window - 1) // window
+    tris["nbx"] = tf.maximum(blocks_x, 1)
 
     offsets = tf.range(window * window, dtype=tf.int32)
     off_x, off_y = offsets % window, offsets // window  # [w*w]
 
-    def keys_for(tri, block, used):
-        """Per-pixel minimum key over the candidate pixels of block `block` of `tri`.
+    def keys_for(p, tri, block, used):
+        """Per-pixel minimum key over candidate block `block` of each triangle.
 
-        tri, block: int32 [N], triangle (flat index into B*F) and block number (row-major
-        over the triangle's bounding box); used: bool [N], False for padding items.
+        p: the triangle constants (dict of [N] tensors) of triangles tri (int32 [N], flat
+        index into B*F); block: int32 [N], row-major block number in the triangle's box;
+        used: bool [N], False for padding items (or None: all used).
         """
-        p = tf.gather(params, tri)
-        b = tf.gather(box, tri)
-        nbx = tf.gather(blocks_xy[:, 0], tri)
-        bx, by = block % tf.maximum(nbx, 1), block // tf.maximum(nbx, 1)
-        px = b[:, 0:1] + bx[:, None] * window + off_x  # [N, w*w]
-        py = b[:, 1:2] + by[:, None] * window + off_y
-        qx = tf.cast(px, tf.float32) - p[:, 0:1]
-        qy = tf.cast(py, tf.float32) - p[:, 1:2]
-        l1 = p[:, 2:3] * qx + p[:, 3:4] * qy
-        l2 = p[:, 4:5] * qx + p[:, 5:6] * qy
+        col = lambda name: p[name][:, None]  # noqa: E731
+        bx, by = block % p["nbx"], block // p["nbx"]
+        px = col("x0") + (bx * window)[:, None] + off_x  # [N, w*w]
+        py = col("y0") + (by * window)[:, None] + off_y
+        qx = tf.cast(px, tf.float32) - col("u0")
+        qy = tf.cast(py, tf.float32) - col("v0")
+        l1 = col("a1") * qx + col("b1") * qy
+        l2 = col("a2") * qx + col("b2") * qy
         l0 = 1.0 - l1 - l2
-        inv_z = l0 * p[:, 9:10] + l1 * p[:, 10:11] + l2 * p[:, 11:12]
-        inside = ((l0 >= -p[:, 6:7]) & (l1 >= -p[:, 7:8]) & (l2 >= -p[:, 8:9])
-                  & (px <= b[:, 2:3]) & (py <= b[:, 3:4]) & (inv_z > 0.0)
-                  & used[:, None])
+        inv_z = l0 * col("iz0") + l1 * col("iz1") + l2 * col("iz2")
+        inside = ((l0 >= -col("t0")) & (l1 >= -col("t1")) & (l2 >= -col("t2"))
+                  & (px <= col("x1")) & (py <= col("y1")) & (inv_z > 0.0))
+        if used is not None:
+            inside &= used[:, None]
         depth = 1.0 / tf.where(inside, inv_z, 1.0)
         face = tf.cast(tri % num_faces, tf.int64)[:, None]
         key = tf.bitwise.left_shift(tf.cast(tf.bitcast(depth, tf.int32), tf.int64),
@@ -195,38 +195,53 @@ def _visibility(vertices, faces, K, height, width, near, window, chunk):
         return tf.math.unsorted_segment_min(
             tf.reshape(key, [-1]), tf.reshape(pixel, [-1]), num_pixels + 1)[:-1]
 
-    all_tri = tf.range(num_tri, dtype=tf.int32)
-    zbuf = keys_for(all_tri, tf.zeros_like(all_tri), tf.ones_like(all_tri, tf.bool))
+    tri_index = tf.range(num_tri, dtype=tf.int32)
+    zbuf = keys_for(tris, tri_index, tf.zeros_like(tri_index), None)
 
-    # Triangles larger than one block: their remaining blocks, chunk by chunk.
-    extra = tf.maximum(blocks - 1, 0)
-    ends = tf.cumsum(extra)
-    total = ends[-1]
+    # Triangles larger than one block: their remaining blocks, in chunks of chunk_size
+    # items. The triangles that have any are first compacted to the front of a list, in
+    # order, so every chunk is served by at most chunk_size consecutive list entries.
     if not chunk:
         static_tri = vertices.shape[0] * faces.shape[0] if vertices.shape[0] else None
-        chunk = max(static_tri // 4, 1024) if static_tri else 4096
+        chunk = max(static_tri // 16, 1024) if static_tri else 4096
     chunk_size = int(chunk)
-
-    starts = ends - extra
-    tri_index = tf.range(num_tri, dtype=tf.int32)
+    extra = blocks_x * blocks_y - 1
+    has_extra = extra > 0
+    slot = tf.where(has_extra, tf.cumsum(tf.cast(has_extra, tf.int32)) - 1, num_tri)
+    listed = tf.math.unsorted_segment_max(tri_index, slot, num_tri + 1)[:-1]  # -ve: none
+    listed_extra = tf.where(listed >= 0, tf.gather(extra, tf.maximum(listed, 0)), 0)
+    ends = tf.cumsum(listed_extra)
+    total = ends[-1]
+    pad = tf.fill([chunk_size], total + 1)
+    ends_padded = tf.concat([ends, pad], 0)
+    listed_padded = tf.concat([tf.maximum(listed, 0), tf.zeros([chunk_size], tf.int32)], 0)
+    extra_padded = tf.concat([listed_extra, tf.ones([chunk_size], tf.int32)], 0)
+    local = tf.range(chunk_size, dtype=tf.int32)
 
     def body(start, zbuf):
-        # Items start .. start + chunk_size - 1 of the concatenated extra-block ranges.
-        # Mark where each range that meets the chunk begins in it, then spread every
-        # mark forward to the next (a cumulative max done with cumsum and segments).
+        # List entries first .. first + chunk_size - 1 cover items start .. start + chunk
+        # - 1. Mark where each entry's range begins in the chunk, then spread every mark
+        # forward to the next (a cumulative max done with cumsum and segments);
         # tf.searchsorted would do this, but XLA lowers it to a [chunk, T] comparison.
-        meets = (extra > 0) & (starts < start + chunk_size) & (ends > start)
-        slot = tf.where(meets, tf.maximum(starts - start, 0), chunk_size)
-        mark = tf.math.unsorted_segment_max(tri_index, slot, chunk_size + 1)[:-1]
+        first = tf.reduce_sum(tf.cast(ends <= start, tf.int32))
+        window_of = lambda t: tf.slice(t, [first], [chunk_size])  # noqa: E731
+        entry_ends = window_of(ends_padded)
+        entry_starts = entry_ends - window_of(extra_padded)
+        slot = tf.where(entry_starts < start + chunk_size,
+                        tf.maximum(entry_starts - start, 0), chunk_size)
+        mark = tf.math.unsorted_segment_max(local, slot, chunk_size + 1)[:-1]
         is_mark = mark >= 0
         group = tf.cumsum(tf.cast(is_mark, tf.int32)) - 1
-        group_tri = tf.math.unsorted_segment_max(
+        group_entry = tf.math.unsorted_segment_max(
             mark, tf.where(is_mark, group, chunk_size), chunk_size + 1)
-        item = start + tf.range(chunk_size, dtype=tf.int32)
+        entry = tf.gather(group_entry, tf.maximum(group, 0))
+        item = start + local
         used = item < total
-        tri = tf.where(used, tf.gather(group_tri, tf.maximum(group, 0)), 0)
-        block = item - tf.gather(starts, tri) + 1
-        return start + chunk_size, tf.minimum(zbuf, keys_for(tri, block, used))
+        entry = tf.where(used, entry, 0)
+        tri = tf.gather(window_of(listed_padded), entry)
+        block = item - tf.gather(entry_starts, entry) + 1
+        p = {k: tf.gather(val, tri) for k, val in tris.items()}
+        return start + chunk_size, tf.minimum(zbuf, keys_for(p, tri, block, used))
 
     _, zbuf = tf.while_loop(lambda start, _: start < total, body,
                             (tf.constant(0, tf.int32), zbuf))

@@ -1,0 +1,68 @@
+"""Small building blocks shared by the factor networks, with PyTorch-exact padding.
+
+The authors' convolutions are `Conv2d(k=4, s=2, padding=1)` and
+`ConvTranspose2d(k=4, s=2, padding=1)`. Both are written here as the explicit operation
+(zero-pad then a 'valid' convolution; a 'valid' transposed convolution then a crop), so
+the arithmetic is PyTorch's whatever the input size and the weights map one-to-one.
+"""
+
+import keras
+from keras import layers
+
+
+def conv(filters, kernel, stride=1, padding=0, name=None):
+    """Conv2d without bias; `padding` zero pixels on every side first (PyTorch style)."""
+    convolution = layers.Conv2D(filters, kernel, strides=stride, padding="valid",
+                                use_bias=False, name=name)
+    if padding == 0:
+        return [convolution]
+    return [layers.ZeroPadding2D(padding, name=f"{name}_pad"), convolution]
+
+
+def deconv(filters, kernel, stride=1, padding=0, name=None):
+    """ConvTranspose2d without bias; `padding` pixels cropped from every side after."""
+    convolution = layers.Conv2DTranspose(filters, kernel, strides=stride, padding="valid",
+                                         use_bias=False, name=name)
+    if padding == 0:
+        return [convolution]
+    return [convolution, layers.Cropping2D(padding, name=f"{name}_crop")]
+
+
+def group_norm(channels, nf, name):
+    """The authors' GroupNorm(16 * channels / nf, channels): nf / 16 channels per group."""
+    per_group = max(nf // 16, 1)
+    return layers.GroupNormalization(groups=max(channels // per_group, 1), epsilon=1e-5,
+                                     name=name)
+
+
+def activation(kind, name):
+    """'relu', 'lrelu' (slope 0.2), 'tanh', 'softplus' or None."""
+    if kind is None:
+        return []
+    if kind == "lrelu":
+        return [layers.LeakyReLU(negative_slope=0.2, name=name)]
+    return [layers.Activation(kind, name=name)]
+
+
+def num_stages(image_size, final):
+    """How many factor-2 stages separate `final` from image_size (both powers of two)."""
+    n = 0
+    size = image_size
+    while size > final:
+        if size % 2:
+            break
+        size //= 2
+        n += 1
+    if size != final:
+        raise ValueError(f"image_size must be {final} times a power of two; got {image_size}")
+    return n
+
+
+def run(stack, x, training=None):
+    """Applies a list of layers in order."""
+    for layer in stack:
+        if isinstance(layer, layers.GroupNormalization | keras.layers.Dropout):
+            x = layer(x, training=training)
+        else:
+            x = layer(x)
+    return x

@@ -1,0 +1,192 @@
+"""The authors' five networks: Encoder (light, view), EDDeconv (depth, albedo), ConfNet.
+
+All take images in [-1, 1], NHWC [B, S, S, 3], S = 64 (the paper) or 128 (one more
+stage each way). Convolutions have no biases. Layer names are stable and the list
+`torch_order` holds the weighted layers in the order of the authors' nn.Sequential, so
+their PyTorch checkpoints map one-to-one (see tfsym3d/official.py).
+"""
+
+import keras
+
+from tfsym3d.layers.blocks import activation, conv, deconv, group_norm, num_stages, run
+
+
+def _weighted(stack):
+    """The layers of a stack that hold weights, in order."""
+    kinds = (keras.layers.Conv2D, keras.layers.Conv2DTranspose,
+             keras.layers.GroupNormalization)
+    return [layer for layer in stack if isinstance(layer, kinds)]
+
+
+@keras.saving.register_keras_serializable(package="tfsym3d")
+class Encoder(keras.Model):
+    """Image -> vector: the light (cout=4) and view (cout=6) networks.
+
+    Four (five at 128 px) 4x4 stride-2 convolutions with ReLU down to 4x4, a 4x4 valid
+    convolution to 1x1, ReLU, a 1x1 output convolution, then `final_activation`.
+
+    Args:
+      cout: output size.
+      nf: base width (32 in the paper).
+      image_size: 64 or 128.
+      final_activation: 'tanh' (default) or None.
+
+    Call: images [B, S, S, 3] -> [B, cout].
+
+    Example:
+      >>> netL = Encoder(4)
+      >>> netL(tf.zeros([2, 64, 64, 3])).shape
+      TensorShape([2, 4])
+    """
+
+    def __init__(self, cout, nf=32, image_size=64, final_activation="tanh", **kwargs):
+        super().__init__(**kwargs)
+        self.cout, self.nf, self.image_size = cout, nf, image_size
+        self.final_activation = final_activation
+        stack = []
+        # --- graph ---
+        for i in range(num_stages(image_size, 4)):
+            stack += conv(nf * min(2 ** i, 8), 4, 2, 1, name=f"conv{i + 1}")
+            stack += activation("relu", f"relu{i + 1}")
+        n = len(_weighted(stack)) + 1
+        stack += conv(nf * 8, 4, name=f"conv{n}") + activation("relu", f"relu{n}")
+        stack += conv(cout, 1, name="conv_out")
+        stack += activation(final_activation, "out_act")
+        # ---
+        self.stack = stack
+        self.torch_order = _weighted(stack)
+
+    def call(self, images, training=None):
+        out = run(self.stack, images, training)
+        return keras.ops.reshape(out, (-1, self.cout))
+
+    def get_config(self):
+        return {"cout": self.cout, "nf": self.nf, "image_size": self.image_size,
+                "final_activation": self.final_activation, "name": self.name}
+
+
+@keras.saving.register_keras_serializable(package="tfsym3d")
+class EDDeconv(keras.Model):
+    """Image -> map: the depth (cout=1, no activation) and albedo (cout=3, tanh) networks.
+
+    Encoder: 4x4 stride-2 convolutions with GroupNorm (nf/16 channels per group, none on
+    the last) and LeakyReLU 0.2 down to 4x4, a 4x4 valid convolution to a zdim code, ReLU.
+    Decoder: 4x4 transposed convolution to 4x4 and a 3x3 convolution (ReLU), then per
+    factor-2 stage a 4x4 stride-2 transposed convolution and a 3x3 convolution, each with
+    GroupNorm and ReLU, up to S/2; nearest upsampling to S; 3x3 and 5x5 convolutions with
+    GroupNorm and ReLU; a 5x5 output convolution.
+
+    Args:
+      cout: output channels.
+      nf: base width (64 in the paper).
+      zdim: code size (256 in the paper).
+      image_size: 64 or 128.
+      final_activation: 'tanh' or None.
+
+    Call: images [B, S, S, 3] -> [B, S, S, cout].
+    """
+
+    def __init__(self, cout, nf=64, zdim=256, image_size=64, final_activation="tanh",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.cout, self.nf, self.zdim, self.image_size = cout, nf, zdim, image_size
+        self.final_activation = final_activation
+        stack = []
+        # --- graph: encoder ---
+        n_down = num_stages(image_size, 4)
+        for i in range(n_down):
+            ch = nf * min(2 ** i, 8)
+            stack += conv(ch, 4, 2, 1, name=f"enc_conv{i + 1}")
+            if i < n_down - 1:
+                stack.append(group_norm(ch, nf, f"enc_gn{i + 1}"))
+            stack += activation("lrelu", f"enc_lrelu{i + 1}")
+        stack += conv(zdim, 4, name="enc_conv_z") + activation("relu", "enc_relu_z")
+        # --- graph: decoder ---
+        stack += deconv(nf * 8, 4, name="dec_deconv0") + activation("relu", "dec_relu0a")
+        stack += conv(nf * 8, 3, 1, 1, name="dec_conv0") + activation("relu", "dec_relu0b")
+        n_up = num_stages(image_size, 8)
+        for i in range(n_up):
+            ch = nf * 2 ** (n_up - 1 - i)
+            stack += deconv(ch, 4, 2, 1, name=f"dec_deconv{i + 1}")
+            stack.append(group_norm(ch, nf, f"dec_gn{i + 1}a"))
+            stack += activation("relu", f"dec_relu{i + 1}a")
+            stack += conv(ch, 3, 1, 1, name=f"dec_conv{i + 1}")
+            stack.append(group_norm(ch, nf, f"dec_gn{i + 1}b"))
+            stack += activation("relu", f"dec_relu{i + 1}b")
+        stack.append(keras.layers.UpSampling2D(2, interpolation="nearest", name="upsample"))
+        stack += conv(nf, 3, 1, 1, name="head_conv1") + [group_norm(nf, nf, "head_gn1")]
+        stack += activation("relu", "head_relu1")
+        stack += conv(nf, 5, 1, 2, name="head_conv2") + [group_norm(nf, nf, "head_gn2")]
+        stack += activation("relu", "head_relu2")
+        stack += conv(cout, 5, 1, 2, name="conv_out")
+        stack += activation(final_activation, "out_act")
+        # ---
+        self.stack = stack
+        self.torch_order = _weighted(stack)
+
+    def call(self, images, training=None):
+        return run(self.stack, images, training)
+
+    def get_config(self):
+        return {"cout": self.cout, "nf": self.nf, "zdim": self.zdim,
+                "image_size": self.image_size, "final_activation": self.final_activation,
+                "name": self.name}
+
+
+@keras.saving.register_keras_serializable(package="tfsym3d")
+class ConfNet(keras.Model):
+    """Image -> confidence: per-pixel sigmas for the perceptual and the L1 losses.
+
+    The EDDeconv encoder down to a zdim code, then transposed convolutions (GroupNorm,
+    ReLU) up to S/4, where a 3x3 convolution + softplus gives the perceptual sigmas; two
+    more transposed convolutions up to S and a 5x5 convolution + softplus give the L1
+    sigmas. Channel 0 is for the plain reconstruction, channel 1 for the flipped one.
+
+    Args:
+      nf: base width (64 in the paper).
+      zdim: code size (128 in the paper).
+      image_size: 64 or 128.
+
+    Call: images [B, S, S, 3] -> (conf_sigma_percl [B, S/4, S/4, 2],
+                                  conf_sigma_l1 [B, S, S, 2]).
+    """
+
+    def __init__(self, nf=64, zdim=128, image_size=64, **kwargs):
+        super().__init__(**kwargs)
+        self.nf, self.zdim, self.image_size = nf, zdim, image_size
+        trunk = []
+        # --- graph: shared trunk ---
+        n_down = num_stages(image_size, 4)
+        for i in range(n_down):
+            ch = nf * min(2 ** i, 8)
+            trunk += conv(ch, 4, 2, 1, name=f"enc_conv{i + 1}")
+            if i < n_down - 1:
+                trunk.append(group_norm(ch, nf, f"enc_gn{i + 1}"))
+            trunk += activation("lrelu", f"enc_lrelu{i + 1}")
+        trunk += conv(zdim, 4, name="enc_conv_z") + activation("relu", "enc_relu_z")
+        trunk += deconv(nf * 8, 4, name="dec_deconv0") + activation("relu", "dec_relu0")
+        n_up = num_stages(image_size, 16)
+        for i in range(n_up):
+            ch = nf * 2 ** (n_up - i)
+            trunk += deconv(ch, 4, 2, 1, name=f"dec_deconv{i + 1}")
+            trunk.append(group_norm(ch, nf, f"dec_gn{i + 1}"))
+            trunk += activation("relu", f"dec_relu{i + 1}")
+        # --- graph: heads ---
+        head_percl = conv(2, 3, 1, 1, name="percl_conv") + activation("softplus", "percl_act")
+        head_l1 = []
+        for i in range(2):
+            head_l1 += deconv(nf, 4, 2, 1, name=f"l1_deconv{i + 1}")
+            head_l1.append(group_norm(nf, nf, f"l1_gn{i + 1}"))
+            head_l1 += activation("relu", f"l1_relu{i + 1}")
+        head_l1 += conv(2, 5, 1, 2, name="l1_conv") + activation("softplus", "l1_act")
+        # ---
+        self.trunk, self.head_percl, self.head_l1 = trunk, head_percl, head_l1
+        self.torch_order = _weighted(trunk) + _weighted(head_percl) + _weighted(head_l1)
+
+    def call(self, images, training=None):
+        feat = run(self.trunk, images, training)
+        return run(self.head_percl, feat, training), run(self.head_l1, feat, training)
+
+    def get_config(self):
+        return {"nf": self.nf, "zdim": self.zdim, "image_size": self.image_size,
+                "name": self.name}
