@@ -1,15 +1,20 @@
 """tfsym3d: Unsupervised Learning of Probably Symmetric Deformable 3D Objects from Images
 in the Wild (Wu, Rupprecht, Vedaldi, CVPR 2020) in TensorFlow/Keras.
 
-Public API: Unsup3D, load_config, load_model, Renderer. The model-side names are
-imported lazily so that `import tfsym3d` stays cheap and the renderer can be used alone.
+Public API: Unsup3D, load_config, load_model, Renderer. They are imported lazily, so
+`import tfsym3d` (and `tfsym3d --help`) does not pay for importing TensorFlow.
 """
+
+import os
+
+# TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) hides the program's own
+# output; users can still ask for it with TF_CPP_MIN_LOG_LEVEL=0.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-from tfsym3d.renderer import Renderer  # noqa: E402
-
 _LAZY = {
+    "Renderer": ("tfsym3d.renderer", "Renderer"),
     "Unsup3D": ("tfsym3d.model", "Unsup3D"),
     "load_model": ("tfsym3d.model", "load_model"),
     "load_config": ("tfsym3d.config", "load_config"),

@@ -147,8 +147,8 @@ class ConfNet(keras.Model):
       zdim: code size (128 in the paper).
       image_size: 64 or 128.
 
-    Call: images [B, S, S, 3] -> (conf_sigma_percl [B, S/4, S/4, 2],
-                                  conf_sigma_l1 [B, S, S, 2]).
+    Call: images [B, S, S, 3] -> (conf_sigma_l1 [B, S, S, 2],
+                                  conf_sigma_percl [B, S/4, S/4, 2]), the authors' order.
     """
 
     def __init__(self, nf=64, zdim=128, image_size=64, **kwargs):
@@ -181,11 +181,12 @@ class ConfNet(keras.Model):
         head_l1 += conv(2, 5, 1, 2, name="l1_conv") + activation("softplus", "l1_act")
         # ---
         self.trunk, self.head_percl, self.head_l1 = trunk, head_percl, head_l1
-        self.torch_order = _weighted(trunk) + _weighted(head_percl) + _weighted(head_l1)
+        # The authors' module order: network, out_net1 (the L1 head), out_net2 (perceptual).
+        self.torch_order = _weighted(trunk) + _weighted(head_l1) + _weighted(head_percl)
 
     def call(self, images, training=None):
         feat = run(self.trunk, images, training)
-        return run(self.head_percl, feat, training), run(self.head_l1, feat, training)
+        return run(self.head_l1, feat, training), run(self.head_percl, feat, training)
 
     def get_config(self):
         return {"nf": self.nf, "zdim": self.zdim, "image_size": self.image_size,

@@ -35,7 +35,7 @@ MIN_AREA = 1e-10  # square pixels (twice the signed area, as the edge functions 
 _EMPTY_KEY = tf.int64.max
 
 
-def rasterize(vertices, faces, K, image_shape, near=1e-3, window=2, chunk=None):
+def rasterize(vertices, faces, K, image_shape, near=1e-3, window=2, chunk=None, xla=False):
     """Rasterizes batched triangle meshes with a z-buffer.
 
     Args:
@@ -58,8 +58,9 @@ def rasterize(vertices, faces, K, image_shape, near=1e-3, window=2, chunk=None):
       depth and barycentric are differentiable with respect to vertices.
     """
     vertices, faces, K, (height, width) = _check_inputs(vertices, faces, K, image_shape)
-    face_id = _visibility(tf.stop_gradient(vertices), faces, K, height, width, near,
-                          window, chunk)
+    visibility = _visibility_xla if xla else _visibility
+    face_id = visibility(tf.stop_gradient(vertices), faces, K, height, width, near, window,
+                         chunk)
     depth, bary = _interpolate_depth(vertices, faces, face_id, K)
     return {"depth": depth, "face_id": face_id, "barycentric": bary}
 
@@ -224,7 +225,9 @@ def _visibility(vertices, faces, K, height, width, near, window, chunk):
         # forward to the next (a cumulative max done with cumsum and segments);
         # tf.searchsorted would do this, but XLA lowers it to a [chunk, T] comparison.
         first = tf.reduce_sum(tf.cast(ends <= start, tf.int32))
-        window_of = lambda t: tf.slice(t, [first], [chunk_size])  # noqa: E731
+        # A gather, not tf.slice: XLA would make a data-dependent slice start a
+        # compile-time constant and recompile for every new mesh.
+        window_of = lambda t: tf.gather(t, first + local)  # noqa: E731
         entry_ends = window_of(ends_padded)
         entry_starts = entry_ends - window_of(extra_padded)
         slot = tf.where(entry_starts < start + chunk_size,
@@ -248,6 +251,9 @@ def _visibility(vertices, faces, K, height, width, near, window, chunk):
     face_id = tf.where(zbuf == _EMPTY_KEY, -1,
                        tf.cast(zbuf & tf.constant(0xFFFFFFFF, tf.int64), tf.int32))
     return tf.reshape(face_id, [batch, height, width])
+
+
+_visibility_xla = tf.function(_visibility, jit_compile=True, reduce_retracing=False)
 
 
 def _interpolate_depth(vertices, faces, face_id, K):

@@ -151,6 +151,7 @@ class Renderer:
       min_depth, max_depth: range of canonical depth, camera units.
       rot_center_depth: depth of the point views rotate about (default: the middle of
         the depth range).
+      xla: rasterize visibility with XLA (see rasterize); same results, faster.
 
     Example:
       >>> r = Renderer(image_size=64)
@@ -160,7 +161,7 @@ class Renderer:
     """
 
     def __init__(self, image_size=64, fov=10.0, min_depth=0.9, max_depth=1.1,
-                 rot_center_depth=None):
+                 rot_center_depth=None, xla=False):
         self.image_size = int(image_size)
         self.fov = float(fov)
         self.min_depth = float(min_depth)
@@ -168,6 +169,7 @@ class Renderer:
         if rot_center_depth is None:
             rot_center_depth = (self.min_depth + self.max_depth) / 2.0
         self.rot_center_depth = float(rot_center_depth)
+        self.xla = bool(xla)
         self.K = intrinsics = camera.intrinsics(self.image_size, self.fov)
         self.inv_K = np.linalg.inv(intrinsics).astype(np.float32)
         self.faces = grid_faces(self.image_size, self.image_size)
@@ -185,7 +187,7 @@ class Renderer:
     def get_config(self):
         return {"image_size": self.image_size, "fov": self.fov,
                 "min_depth": self.min_depth, "max_depth": self.max_depth,
-                "rot_center_depth": self.rot_center_depth}
+                "rot_center_depth": self.rot_center_depth, "xla": self.xla}
 
     def depth_to_3d_grid(self, depth):
         """[B, H, W] -> [B, H, W, 3] camera-space points."""
@@ -236,7 +238,7 @@ class Renderer:
         h, w = canon_depth.shape[1], canon_depth.shape[2]
         grid = self.get_warped_3d_grid(canon_depth, view)
         verts = tf.reshape(grid, [tf.shape(grid)[0], -1, 3])
-        depth = rasterize(verts, self._faces_for(h, w), self.K, (h, w))["depth"]
+        depth = rasterize(verts, self._faces_for(h, w), self.K, (h, w), xla=self.xla)["depth"]
         return tf.clip_by_value(depth, self.min_depth - self.margin, self.background_depth)
 
     def get_normal_from_depth(self, depth):
@@ -264,7 +266,7 @@ class Renderer:
         faces = self._faces_for(h, w)
         grid = self.get_warped_3d_grid(canon_depth, view)
         b = tf.shape(grid)[0]
-        rast = rasterize(tf.reshape(grid, [b, -1, 3]), faces, self.K, (h, w))
+        rast = rasterize(tf.reshape(grid, [b, -1, 3]), faces, self.K, (h, w), xla=self.xla)
         colours = tf.reshape(image, [b, h * w, tf.shape(image)[-1]])
         out = interpolate(colours, rast, faces)
         mask = rast["face_id"] >= 0

@@ -1,0 +1,173 @@
+"""Every option of an experiment in one dataclass, loaded from YAML with overrides.
+
+    cfg = load_config("configs/celeba.yaml", overrides={"batch_size": 8})
+    cfg = load_config("configs/tiny.yaml", overrides=["num_epochs=2", "lam_perc=0"])
+
+Unknown keys are errors that list the valid ones, so a typo never silently becomes a
+default. Names follow the authors' YAML files where they have one.
+"""
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+
+import yaml
+
+
+def _opt(default, doc):
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass
+class Config:
+    # --- data ---
+    data_dir: str = _opt("", "Dataset root with train/val/test folders (the authors' layout).")
+    image_size: int = _opt(64, "Network input side in pixels: 64 (the paper) or 128.")
+    crop: typing.Any = _opt(None, "None, a centre-crop side in pixels, or [x0, y0, w, h].")
+    load_gt_depth: bool = _opt(False, "Paired image+depth data: report SIDE/MAD while training.")
+    shuffle_buffer: int = _opt(4096, "tf.data shuffle buffer (file names).")
+    seed: typing.Any = _opt(None, "Seed for weights and data order; None = nondeterministic.")
+    # --- trainer ---
+    num_epochs: int = _opt(30, "Training epochs.")
+    batch_size: int = _opt(64, "Global batch size (split across replicas).")
+    steps_per_epoch: typing.Any = _opt(None, "Cap on steps per epoch; None = whole train split.")
+    val_steps: typing.Any = _opt(None, "Cap on validation steps; None = whole val split.")
+    keep_num_checkpoint: int = _opt(2, "Epoch checkpoints kept in the run directory.")
+    log_freq: int = _opt(500, "Steps between TensorBoard scalar and image summaries.")
+    jit_renderer: bool = _opt(True, "Run the rasterizer's visibility pass with XLA (faster on CPU).")
+    # --- model: ranges ---
+    min_depth: float = _opt(0.9, "Canonical depth range, lower end (camera units).")
+    max_depth: float = _opt(1.1, "Canonical depth range, upper end.")
+    border_depth: typing.Any = _opt(None, "Depth of the 2 border columns; None: 0.7 max + "
+                                    "0.3 min.")
+    min_amb_light: float = _opt(0.0, "Ambient light range, lower end.")
+    max_amb_light: float = _opt(1.0, "Ambient light range, upper end.")
+    min_diff_light: float = _opt(0.0, "Diffuse light range, lower end.")
+    max_diff_light: float = _opt(1.0, "Diffuse light range, upper end.")
+    xyz_rotation_range: float = _opt(60.0, "Viewpoint rotation range (+-, degrees).")
+    xy_translation_range: float = _opt(0.1, "Viewpoint x/y translation range (+-, camera units).")
+    z_translation_range: float = _opt(0.0, "Viewpoint z translation range (+-, camera units).")
+    # --- model: networks ---
+    nf_depth: int = _opt(64, "Width of the depth and albedo networks (EDDeconv nf).")
+    zdim_depth: int = _opt(256, "Code size of the depth and albedo networks.")
+    nf_light: int = _opt(32, "Width of the light and view networks (Encoder nf).")
+    nf_conf: int = _opt(64, "Width of the confidence network.")
+    zdim_conf: int = _opt(128, "Code size of the confidence network.")
+    # --- losses and ablations ---
+    use_conf_map: bool = _opt(True, "Predict confidence maps (False: sigma = 1, no netC).")
+    lam_perc: float = _opt(1.0, "Weight of the perceptual loss (0: no VGG16 needed).")
+    lam_flip: float = _opt(0.5, "Weight of the flipped reconstruction's losses.")
+    lam_flip_start_epoch: int = _opt(0, "Before this epoch the flipped losses weigh 1.")
+    lam_depth_sm: float = _opt(0.0, "Weight of the canonical depth smoothness loss.")
+    flip_depth: bool = _opt(True, "Ablation switch: flip the canonical depth (symmetry).")
+    flip_albedo: bool = _opt(True, "Ablation switch: flip the canonical albedo (symmetry).")
+    use_lighting: bool = _opt(True, "Ablation switch: shade with the predicted light.")
+    vgg16_weights: str = _opt("~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                              "Keras VGG16 ImageNet weights (no top) for the perceptual loss.")
+    vgg16_preprocess: str = _opt("caffe", "Input normalisation the VGG16 weights expect: caffe "
+                                 "(Keras' weights) or torch (torchvision's).")
+    # --- optimiser ---
+    lr: float = _opt(1e-4, "Adam learning rate.")
+    beta1: float = _opt(0.9, "Adam beta1.")
+    beta2: float = _opt(0.999, "Adam beta2.")
+    weight_decay: float = _opt(5e-4, "L2 weight decay added to the gradients (torch Adam style).")
+    # --- renderer ---
+    fov: float = _opt(10.0, "Camera field of view (degrees).")
+    rot_center_depth: float = _opt(1.0, "Depth of the point views rotate about.")
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _coerce(f, getattr(self, f.name)))
+        if self.min_depth >= self.max_depth:
+            raise ValueError(f"min_depth ({self.min_depth}) must be below max_depth "
+                             f"({self.max_depth})")
+        if self.image_size not in (64, 128):
+            raise ValueError(f"image_size must be 64 or 128; got {self.image_size}")
+        if self.crop is not None and not (isinstance(self.crop, int) or (
+                isinstance(self.crop, list | tuple) and len(self.crop) == 4)):
+            raise ValueError(f"crop must be None, an int or [x0, y0, w, h]; got {self.crop!r}")
+
+    @property
+    def resolved_border_depth(self):
+        if self.border_depth is not None:
+            return float(self.border_depth)
+        return 0.7 * self.max_depth + 0.3 * self.min_depth
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def save(self, path):
+        with open(path, "w") as f:
+            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, values):
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown config key(s) {', '.join(unknown)}; valid keys: "
+                             f"{', '.join(valid)}")
+        return cls(**values)
+
+
+def describe():
+    """One line per option: name, default and doc."""
+    return "\n".join(f"{f.name} = {f.default!r}  # {f.metadata['doc']}"
+                     for f in dataclasses.fields(Config))
+
+
+def load_config(path=None, overrides=None):
+    """Reads a YAML config and applies overrides.
+
+    Args:
+      path: a YAML file of `key: value` pairs, or None for the defaults.
+      overrides: a dict, or a list of "key=value" strings (values parsed as YAML).
+
+    Returns:
+      A Config. Raises ValueError naming the file and the problem for unknown keys,
+      values of the wrong type, or a file that is not a YAML mapping.
+    """
+    values = {}
+    if path is not None:
+        try:
+            with open(path) as f:
+                loaded = yaml.safe_load(f)
+        except OSError as err:
+            raise ValueError(f"{path}: cannot read config: {err.strerror}") from err
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path}: not valid YAML: {err}") from err
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: a config must be a mapping of key: value")
+        values.update(loaded)
+    if isinstance(overrides, dict):
+        values.update(overrides)
+    elif overrides:
+        for item in overrides:
+            if "=" not in item:
+                raise ValueError(f"override {item!r} must look like key=value")
+            key, text = item.split("=", 1)
+            values[key.strip()] = yaml.safe_load(text)
+    try:
+        return Config.from_dict(values)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}" if path else str(err)) from err
+
+
+def _coerce(f, value):
+    """Checks and converts a value to the field's type (int -> float allowed)."""
+    kind = f.type
+    if value is None or kind is typing.Any:
+        return value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{f.name} must be true or false; got {value!r}")
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is str and isinstance(value, str):
+        return value
+    raise ValueError(f"{f.name} must be {kind.__name__}; got {value!r}")

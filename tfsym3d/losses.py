@@ -1,0 +1,127 @@
+"""Confidence-weighted reconstruction losses (the paper's eqs. 3 and 5).
+
+Images are NHWC in [-1, 1]; masks are [B, H, W] of 0/1; sigmas are positive,
+[B, H, W, 1] (broadcast over channels). Every loss is a masked mean over pixels and
+channels. With `normaliser` the masked sum is divided by that number instead of the
+local mask sum: multi-replica training passes the global mask count, so that the
+replicas' losses add up to the loss of the whole global batch.
+"""
+
+import math
+import os
+
+import keras
+import tensorflow as tf
+
+EPS = 1e-7
+
+
+def photometric_loss(im1, im2, mask=None, conf_sigma=None, normaliser=None):
+    """Laplacian negative log-likelihood of |im1 - im2| (up to a constant).
+
+    loss = |im1 - im2| * sqrt(2) / (sigma + eps) + log(sigma + eps), or plain L1 without
+    sigma; averaged over masked pixels and channels.
+
+    Args:
+      im1, im2: [B, H, W, C].
+      mask: [B, H, W] or None.
+      conf_sigma: [B, H, W, 1] or None.
+      normaliser: optional scalar replacing the mask count (see module docstring).
+
+    Returns:
+      Scalar.
+    """
+    loss = tf.abs(im1 - im2)
+    if conf_sigma is not None:
+        loss = loss * math.sqrt(2.0) / (conf_sigma + EPS) + tf.math.log(conf_sigma + EPS)
+    return masked_mean(loss, mask, normaliser)
+
+
+def masked_mean(loss, mask=None, normaliser=None):
+    """Mean of loss [B, H, W, C] over the pixels where mask [B, H, W] is 1 and channels."""
+    if mask is None:
+        mask = tf.ones_like(loss[..., 0])
+    mask = tf.broadcast_to(mask[..., None], tf.shape(loss))
+    total = tf.reduce_sum(loss * mask)
+    count = tf.reduce_sum(mask) if normaliser is None else normaliser
+    return total / tf.maximum(count, EPS)
+
+
+def mask_count(mask, channels):
+    """The normaliser of masked_mean for a mask [B, H, W] and C channels."""
+    return tf.reduce_sum(mask) * channels
+
+
+def depth_smoothness(canon_depth, min_depth, max_depth):
+    """Mean absolute difference of neighbouring depths in units of the depth range:
+    [B, H, W] -> scalar (vertical term + horizontal term)."""
+    scale = max_depth - min_depth
+    dv = tf.reduce_mean(tf.abs(canon_depth[:, :-1, :] - canon_depth[:, 1:, :]) / scale)
+    du = tf.reduce_mean(tf.abs(canon_depth[:, :, :-1] - canon_depth[:, :, 1:]) / scale)
+    return dv + du
+
+
+class PerceptualLoss:
+    """Gaussian negative log-likelihood of VGG16 relu3_3 feature differences.
+
+    loss = (f1 - f2)^2 / (2 sigma^2 + eps) + log(sigma + eps), masked mean; the mask is
+    average-pooled to the feature resolution (S/4).
+
+    Args:
+      image_size: input side in pixels.
+      weights: path to Keras' VGG16 ImageNet weights without the top
+        (vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5), or "random" for an untrained
+        VGG16 (benchmarks and tests only: the loss is then meaningless for training).
+      preprocess: 'caffe' for Keras' weights (BGR, mean-subtracted 0..255, as they were
+        trained) or 'torch' (RGB, ImageNet mean/std on 0..1, as torchvision's weights
+        that the authors used).
+
+    Raises:
+      FileNotFoundError with what to do when the weights file is absent.
+    """
+
+    def __init__(self, image_size=64, weights=None, preprocess="caffe"):
+        if weights != "random":
+            weights = os.path.expanduser(weights or "")
+            if not os.path.isfile(weights):
+                raise FileNotFoundError(
+                    f"VGG16 weights not found at {weights or '(vgg16_weights unset)'}: the "
+                    "perceptual loss needs Keras' ImageNet VGG16 weights without the top, "
+                    "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5; copy that file "
+                    "there (or point the config key vgg16_weights at it), or train without "
+                    "the perceptual loss with --set=lam_perc=0")
+        if preprocess not in ("caffe", "torch"):
+            raise ValueError(f"preprocess must be 'caffe' or 'torch'; got {preprocess!r}")
+        vgg = keras.applications.VGG16(
+            include_top=False, weights=None if weights == "random" else weights,
+            input_shape=(image_size, image_size, 3))
+        self.features = keras.Model(vgg.input, vgg.get_layer("block3_conv3").output,
+                                    name="vgg16_relu3_3")
+        self.features.trainable = False
+        self.preprocess = preprocess
+
+    def normalise(self, im):
+        """[-1, 1] RGB -> the input the VGG16 weights expect."""
+        x = im / 2.0 + 0.5
+        if self.preprocess == "torch":
+            return (x - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+        return x[..., ::-1] * 255.0 - [103.939, 116.779, 123.68]
+
+    def __call__(self, im1, im2, mask=None, conf_sigma=None, normaliser=None):
+        """im1, im2 [B, H, W, 3] in [-1, 1]; mask [B, H, W]; conf_sigma [B, h, w, 1] at
+        the feature size -> scalar."""
+        feats = self.features(self.normalise(tf.concat([im1, im2], 0)), training=False)
+        f1, f2 = tf.split(feats, 2, axis=0)
+        loss = tf.square(f1 - f2)
+        if conf_sigma is not None:
+            loss = loss / (2.0 * tf.square(conf_sigma) + EPS) + tf.math.log(conf_sigma + EPS)
+        if mask is not None:
+            mask = pool_mask(mask, loss.shape[1])
+        return masked_mean(loss, mask, normaliser)
+
+
+def pool_mask(mask, size):
+    """Average-pools a mask [B, H, W] to [B, size, size] (H a multiple of size; static)."""
+    factor = mask.shape[1] // size
+    pooled = tf.nn.avg_pool2d(mask[..., None], factor, factor, "VALID")
+    return pooled[..., 0]

@@ -1,0 +1,77 @@
+"""Depth accuracy on data with ground truth: SIDE and MAD (the paper's Table 1).
+
+Depth maps are [B, H, W] in camera units. Both metrics use the mask of ARCHITECTURE.md:
+ground-truth foreground (depth below its per-image maximum) eroded by one pixel, times
+the predicted valid mask (recon_depth below max_depth + margin) eroded by one pixel.
+"""
+
+import math
+
+import tensorflow as tf
+
+
+def erode(mask):
+    """One-pixel erosion of a 0/1 mask [B, H, W]: 1 where the whole 3x3 window is 1.
+
+    Pixels on the image border are eroded too (the window counts the outside as 0, as
+    the authors' avg_pool2d with zero padding does)."""
+    padded = tf.pad(mask[..., None], [[0, 0], [1, 1], [1, 1], [0, 0]])
+    pooled = tf.nn.avg_pool2d(padded, 3, 1, "VALID")[..., 0]
+    return tf.cast(pooled > 0.99, tf.float32)
+
+
+def gt_foreground(depth_gt):
+    """1 where the ground-truth depth is below its per-image maximum (the background)."""
+    far = tf.reduce_max(depth_gt, axis=[1, 2], keepdims=True)
+    return tf.cast(depth_gt < far, tf.float32)
+
+
+def evaluation_mask(depth_gt, recon_depth, max_depth, margin):
+    """The SIDE/MAD mask [B, H, W] described in the module docstring."""
+    valid = tf.cast(recon_depth < max_depth + margin, tf.float32)
+    return erode(gt_foreground(depth_gt)) * erode(valid)
+
+
+def side(pred, gt, mask):
+    """Scale-invariant depth error per image: [B, H, W] x3 -> [B].
+
+    sqrt(mean(D^2) - mean(D)^2) over the mask, D = log(pred) - log(gt). Multiply by 100
+    for the paper's x1e-2 figures."""
+    diff = (tf.math.log(pred) - tf.math.log(gt)) * mask
+    count = tf.maximum(tf.reduce_sum(mask, axis=[1, 2]), 1.0)
+    mean = tf.reduce_sum(diff, axis=[1, 2]) / count
+    var = tf.reduce_sum(tf.square(diff - mean[:, None, None]) * mask, axis=[1, 2]) / count
+    return tf.sqrt(tf.maximum(var, 0.0))
+
+
+def mad(normal_pred, normal_gt, mask):
+    """Mean angle in degrees between normals [B, H, W, 3] over the mask: -> [B]."""
+    cos = tf.reduce_sum(normal_pred * normal_gt, axis=-1)
+    cos = tf.clip_by_value(cos, -1.0, 1.0)
+    angle = tf.acos(cos) * (180.0 / math.pi)
+    count = tf.maximum(tf.reduce_sum(mask, axis=[1, 2]), 1.0)
+    return tf.reduce_sum(angle * mask, axis=[1, 2]) / count
+
+
+def depth_from_png(values, min_depth, max_depth):
+    """Synface-layout depth PNG values in [0, 1] (1 = near) -> depth in camera units.
+
+    (1 - p) * 2 - 1 maps to [-1, 1], then the canonical depth rescaling."""
+    t = (1.0 - values) * 2.0 - 1.0
+    return (1.0 + t) / 2.0 * max_depth + (1.0 - t) / 2.0 * min_depth
+
+
+def depth_errors(recon_depth, depth_gt, renderer):
+    """SIDE (x1) and MAD (degrees) per image of recon_depth against depth_gt.
+
+    Args:
+      recon_depth, depth_gt: [B, H, W] camera units.
+      renderer: a tfsym3d.renderer.Renderer (camera and depth range).
+
+    Returns:
+      (side [B], mad [B]).
+    """
+    mask = evaluation_mask(depth_gt, recon_depth, renderer.max_depth, renderer.margin)
+    normal_pred = renderer.get_normal_from_depth(recon_depth)
+    normal_gt = renderer.get_normal_from_depth(depth_gt)
+    return side(recon_depth, depth_gt, mask), mad(normal_pred, normal_gt, mask)

@@ -1,0 +1,315 @@
+"""Unsup3D: the photo-geometric autoencoder of Wu, Rupprecht and Vedaldi (CVPR 2020).
+
+An image I is factored into canonical depth d, albedo a, light l and view w by four
+networks (netD, netA, netL, netV); the canonical image is the albedo shaded by the light
+on the depth's normals, and re-rendering it from the view gives the reconstruction.
+Depth and albedo are also flipped horizontally and must explain the image too
+(symmetry); netC predicts per-pixel confidence (sigma) maps that weight the losses of the
+plain and flipped reconstructions (probable symmetry).
+
+    model = Unsup3D(load_config("configs/tiny.yaml"))
+    out = model(images)   # images [B, H, W, 3] in [0, 1]; see Unsup3D.call
+"""
+
+import math
+import os
+
+import keras
+import tensorflow as tf
+
+from tfsym3d import losses, metrics
+from tfsym3d.config import Config
+from tfsym3d.layers import ConfNet, EDDeconv, Encoder
+from tfsym3d.renderer import Renderer, grid_sample
+
+LOSS_NAMES = ("loss", "l1", "l1_flip", "perc", "perc_flip", "depth_sm")
+
+
+@keras.saving.register_keras_serializable(package="tfsym3d")
+class Unsup3D(keras.Model):
+    """The model, trainable with `fit`.
+
+    Args:
+      cfg: a tfsym3d.config.Config or a dict of its keys.
+
+    Sub-networks keep the authors' names: netD (depth), netA (albedo), netL (light), netV
+    (view), netC (confidence; None when use_conf_map is false).
+
+    Data for fit/evaluate: batches of images [B, H, W, 3] in [0, 1], or
+    (images, depth_gt [B, H, W] in camera units) to also get SIDE and MAD.
+    """
+
+    def __init__(self, cfg=None, **kwargs):
+        super().__init__(**kwargs)
+        if cfg is None:
+            cfg = Config()
+        elif isinstance(cfg, dict):
+            cfg = Config.from_dict(cfg)
+        self.cfg = cfg
+        s = cfg.image_size
+        self.renderer = Renderer(s, cfg.fov, cfg.min_depth, cfg.max_depth,
+                                 cfg.rot_center_depth, xla=cfg.jit_renderer)
+        # --- graph ---
+        self.netD = EDDeconv(1, cfg.nf_depth, cfg.zdim_depth, s, None, name="netD")
+        self.netA = EDDeconv(3, cfg.nf_depth, cfg.zdim_depth, s, "tanh", name="netA")
+        self.netL = Encoder(4, cfg.nf_light, s, name="netL")
+        self.netV = Encoder(6, cfg.nf_light, s, name="netV")
+        self.netC = ConfNet(cfg.nf_conf, cfg.zdim_conf, s, name="netC") if cfg.use_conf_map \
+            else None
+        # ---
+        self.perceptual = None
+        self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name="epoch")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
+        self.depth_trackers = {name: keras.metrics.Mean(name=name) for name in ("side", "mad")}
+
+    # ----------------------------------------------------------------------------------
+    # The decomposition
+    # ----------------------------------------------------------------------------------
+    def decompose(self, images, training=False):
+        """The full forward pass, both halves.
+
+        Args:
+          images: [B, H, W, 3] in [0, 1].
+
+        Returns:
+          A dict; tensors with a leading 2B hold the plain half then the flipped half:
+          input_im [B,H,W,3] in [-1,1]; canon_depth_raw [B,H,W]; canon_depth [2B,H,W];
+          canon_albedo [2B,H,W,3] in [-1,1]; canon_light_a, canon_light_b [2B,1];
+          canon_light_d [2B,3]; canon_normal [2B,H,W,3]; canon_diffuse_shading
+          [2B,H,W,1]; canon_shading [2B,H,W,1]; canon_im [2B,H,W,3]; view [2B,6];
+          recon_depth [2B,H,W]; recon_normal [2B,H,W,3]; recon_im [2B,H,W,3] (masked);
+          recon_mask [2B,H,W] (plain and flipped both valid); conf_sigma_l1
+          [B,H,W,2] and conf_sigma_percl [B,H/4,W/4,2] (absent without netC);
+          depth_sm (scalar).
+        """
+        cfg = self.cfg
+        x = tf.convert_to_tensor(images, tf.float32) * 2.0 - 1.0
+        b = tf.shape(x)[0]
+        out = {"input_im": x}
+
+        # Canonical depth: mean-centred, tanh, rescaled, border columns fixed.
+        raw = self.netD(x, training=training)[..., 0]
+        out["canon_depth_raw"] = raw
+        t = tf.tanh(raw - tf.reduce_mean(raw, axis=[1, 2], keepdims=True))
+        depth = self._rescale(t, cfg.min_depth, cfg.max_depth)
+        out["depth_sm"] = losses.depth_smoothness(depth, cfg.min_depth, cfg.max_depth)
+        w = depth.shape[2]
+        border = tf.constant([1.0] * 2 + [0.0] * (w - 4) + [1.0] * 2)
+        depth = depth * (1.0 - border) + border * cfg.resolved_border_depth
+        out["canon_depth"] = tf.concat([depth, _flip(depth) if cfg.flip_depth else depth], 0)
+
+        albedo = self.netA(x, training=training)
+        out["canon_albedo"] = tf.concat(
+            [albedo, _flip(albedo) if cfg.flip_albedo else albedo], 0)
+
+        if self.netC is not None:
+            out["conf_sigma_l1"], out["conf_sigma_percl"] = self.netC(x, training=training)
+
+        light = tf.tile(self.netL(x, training=training), [2, 1])
+        out["canon_light_a"] = self._rescale(light[:, :1], cfg.min_amb_light, cfg.max_amb_light)
+        out["canon_light_b"] = self._rescale(light[:, 1:2], cfg.min_diff_light,
+                                             cfg.max_diff_light)
+        d = tf.concat([light[:, 2:], tf.ones_like(light[:, :1])], axis=1)
+        out["canon_light_d"] = d / tf.norm(d, axis=1, keepdims=True)
+
+        v = tf.tile(self.netV(x, training=training), [2, 1])
+        out["view"] = tf.concat([
+            v[:, :3] * (math.pi / 180.0 * cfg.xyz_rotation_range),
+            v[:, 3:5] * cfg.xy_translation_range,
+            v[:, 5:] * cfg.z_translation_range], axis=1)
+
+        out.update(self._render(out["canon_depth"], out["canon_albedo"],
+                                   out["canon_light_a"], out["canon_light_b"],
+                                   out["canon_light_d"], out["view"]))
+        mask = out["recon_valid"]
+        both = tf.stop_gradient(mask[:b] * mask[b:])
+        out["recon_mask"] = tf.concat([both, both], 0)
+        out["recon_im"] = out["recon_im"] * out["recon_mask"][..., None]
+        del out["recon_valid"]
+        return out
+
+    def _render(self, canon_depth, canon_albedo, light_a, light_b, light_d, view):
+        """Shading and re-rendering (the rasterizer's visibility pass runs under XLA
+        when cfg.jit_renderer)."""
+        r = self.renderer
+        normal = r.get_normal_from_depth(canon_depth)
+        diffuse = tf.maximum(tf.reduce_sum(normal * light_d[:, None, None, :], axis=-1,
+                                           keepdims=True), 0.0)
+        shading = light_a[:, None, None, :] + light_b[:, None, None, :] * diffuse
+        if not self.cfg.use_lighting:
+            shading = tf.ones_like(shading)
+        canon_im = (canon_albedo / 2.0 + 0.5) * shading * 2.0 - 1.0
+        recon_depth = r.warp_canon_depth(canon_depth, view)
+        grid = r.get_inv_warped_2d_grid(recon_depth, view)
+        return {
+            "canon_normal": normal, "canon_diffuse_shading": diffuse,
+            "canon_shading": shading, "canon_im": canon_im, "recon_depth": recon_depth,
+            "recon_normal": r.get_normal_from_depth(recon_depth),
+            "recon_im": grid_sample(canon_im, grid),
+            "recon_valid": tf.cast(recon_depth < r.background_depth, tf.float32),
+        }
+
+    def call(self, images, training=False):
+        """Decomposes images [B, H, W, 3] in [0, 1] (the plain half only).
+
+        Returns a dict: canon_depth [B,H,W], canon_albedo [B,H,W,3], canon_normal
+        [B,H,W,3], canon_shading [B,H,W,1], canon_im [B,H,W,3], canon_light_a [B,1],
+        canon_light_b [B,1], canon_light_d [B,3], view [B,6] (radians, camera units),
+        conf_sigma_l1 [B,H,W,2], conf_sigma_percl [B,H/4,W/4,2] (channel 0 plain,
+        1 flipped; ones without netC), recon_depth [B,H,W], recon_normal [B,H,W,3],
+        recon_im [B,H,W,3] (in [-1, 1], zero where invalid).
+        """
+        full = self.decompose(images, training=training)
+        b = tf.shape(full["input_im"])[0]
+        keys = ("canon_depth", "canon_albedo", "canon_normal", "canon_shading", "canon_im",
+                "canon_light_a", "canon_light_b", "canon_light_d", "view", "recon_depth",
+                "recon_normal", "recon_im")
+        out = {k: full[k][:b] for k in keys}
+        s = self.cfg.image_size
+        ones = tf.ones_like(full["input_im"][..., :2])
+        out["conf_sigma_l1"] = full.get("conf_sigma_l1", ones)
+        out["conf_sigma_percl"] = full.get("conf_sigma_percl",
+                                           tf.image.resize(ones, [s // 4, s // 4]))
+        return out
+
+    # ----------------------------------------------------------------------------------
+    # Losses and the Keras training protocol
+    # ----------------------------------------------------------------------------------
+    def compute_losses(self, out, replicas=1):
+        """The loss terms of a decomposition: a dict with LOSS_NAMES.
+
+        With replicas > 1 (inside a replica context of a distribution strategy) every
+        term is this replica's share of the global-batch value: masked sums are divided
+        by the mask count of the global batch and plain means by the replica count, so
+        the shares add up to the value on the whole batch.
+        """
+        cfg = self.cfg
+        x = out["input_im"]
+        b = tf.shape(x)[0]
+        mask = out["recon_mask"]
+
+        def norm(m, channels):
+            return None if replicas == 1 else _global_count(m, channels)
+
+        sig = {key: (out[key][..., :1], out[key][..., 1:]) if key in out else (None, None)
+               for key in ("conf_sigma_l1", "conf_sigma_percl")}
+        recon, recon_flip = out["recon_im"][:b], out["recon_im"][b:]
+        m, m_flip = mask[:b], mask[b:]
+        terms = {
+            "l1": losses.photometric_loss(recon, x, m, sig["conf_sigma_l1"][0], norm(m, 3)),
+            "l1_flip": losses.photometric_loss(recon_flip, x, m_flip,
+                                               sig["conf_sigma_l1"][1], norm(m_flip, 3)),
+            "depth_sm": out["depth_sm"] / replicas,
+        }
+        if cfg.lam_perc > 0:
+            perc = self._perceptual()
+            s = cfg.image_size // 4
+            channels = perc.features.output.shape[-1]
+            terms["perc"] = perc(recon, x, m, sig["conf_sigma_percl"][0],
+                                 norm(losses.pool_mask(m, s), channels))
+            terms["perc_flip"] = perc(recon_flip, x, m_flip, sig["conf_sigma_percl"][1],
+                                      norm(losses.pool_mask(m_flip, s), channels))
+        else:
+            terms["perc"] = terms["perc_flip"] = tf.constant(0.0)
+        lam_flip = tf.where(self.epoch < cfg.lam_flip_start_epoch, 1.0, cfg.lam_flip)
+        terms["loss"] = (terms["l1"] + lam_flip * terms["l1_flip"]
+                         + cfg.lam_perc * (terms["perc"] + lam_flip * terms["perc_flip"])
+                         + cfg.lam_depth_sm * terms["depth_sm"])
+        return terms
+
+    def _perceptual(self):
+        if self.perceptual is None:
+            self.perceptual = losses.PerceptualLoss(
+                self.cfg.image_size, self.cfg.vgg16_weights, self.cfg.vgg16_preprocess)
+        return self.perceptual
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values()) + list(self.depth_trackers.values())
+
+    def train_step(self, data):
+        images, depth_gt = _unpack(data)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            out = self.decompose(images, training=True)
+            terms = self.compute_losses(out, replicas)
+        variables = self.trainable_variables
+        grads = tape.gradient(terms["loss"], variables)
+        if self.cfg.weight_decay:
+            # The authors' torch Adam(weight_decay): L2 added to the gradients. The
+            # optimiser sums gradients over replicas, so each adds its share.
+            grads = [g + (self.cfg.weight_decay / replicas) * v if g is not None else g
+                     for g, v in zip(grads, variables, strict=True)]
+        self.optimizer.apply(grads, variables)
+        return self._update_metrics(terms, out, depth_gt, replicas)
+
+    def test_step(self, data):
+        images, depth_gt = _unpack(data)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        out = self.decompose(images, training=False)
+        return self._update_metrics(self.compute_losses(out, replicas), out, depth_gt,
+                                    replicas)
+
+    def _update_metrics(self, terms, out, depth_gt, replicas):
+        # Metrics average over replicas; each term is a share of the global value.
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name] * float(replicas))
+        results = {name: t.result() for name, t in self.trackers.items()}
+        if depth_gt is not None:
+            b = tf.shape(depth_gt)[0]
+            side, mad = metrics.depth_errors(out["recon_depth"][:b], depth_gt, self.renderer)
+            self.depth_trackers["side"].update_state(side * 100.0)
+            self.depth_trackers["mad"].update_state(mad)
+            results.update({name: t.result() for name, t in self.depth_trackers.items()})
+        return results
+
+    def get_config(self):
+        return {"cfg": self.cfg.to_dict(), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @staticmethod
+    def _rescale(t, lo, hi):
+        """[-1, 1] -> [lo, hi]."""
+        return (1.0 + t) / 2.0 * hi + (1.0 - t) / 2.0 * lo
+
+
+def _flip(x):
+    """Horizontal mirror of [B, H, W] or [B, H, W, C]."""
+    return tf.reverse(x, axis=[2])
+
+
+def _unpack(data):
+    if isinstance(data, tuple | list):
+        if len(data) == 2:
+            return data[0], data[1]
+        return data[0], None
+    if isinstance(data, dict):
+        return data["image"], data.get("depth")
+    return data, None
+
+
+def _global_count(mask, channels):
+    """Mask count summed over replicas (inside a replica context)."""
+    local = losses.mask_count(mask, channels)
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None:
+        return local
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+
+def build(model):
+    """Creates the model's weights by running it once on zeros."""
+    s = model.cfg.image_size
+    model(tf.zeros([1, s, s, 3]))
+    return model
+
+
+def load_model(path, **overrides):
+    """Loads a model from a run directory (its latest checkpoint) or a .keras/.weights.h5
+    file. Raises FileNotFoundError naming the path when there is nothing to load."""
+    from tfsym3d import checkpoints  # the run-directory layout lives with training
+
+    return checkpoints.load_model(os.fspath(path), **overrides)
