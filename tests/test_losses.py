@@ -1,0 +1,94 @@
+"""Loss functions against values computed by hand (numpy, from the paper's formulas)."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfsym3d import losses, metrics
+
+
+def test_photometric_loss_plain_l1_is_masked_mean():
+    a = np.zeros((1, 2, 2, 3), np.float32)
+    b = np.zeros_like(a)
+    b[0, 0, 0] = [1.0, 2.0, 3.0]  # masked in
+    b[0, 1, 1] = [9.0, 9.0, 9.0]  # masked out
+    mask = np.array([[[1.0, 1.0], [1.0, 0.0]]], np.float32)
+    got = losses.photometric_loss(a, b, mask).numpy()
+    assert got == pytest.approx((1 + 2 + 3) / 9.0)
+
+
+def test_photometric_loss_with_confidence_is_laplacian_nll():
+    a = np.array([[[[0.5]]]], np.float32)
+    b = np.array([[[[0.1]]]], np.float32)
+    sigma = np.array([[[[0.2]]]], np.float32)
+    got = losses.photometric_loss(a, b, None, sigma).numpy()
+    want = 0.4 * math.sqrt(2) / (0.2 + 1e-7) + math.log(0.2 + 1e-7)
+    assert got == pytest.approx(want, rel=1e-6)
+
+
+def test_depth_smoothness_by_hand():
+    d = np.array([[[1.0, 1.1], [0.9, 1.0]]], np.float32)
+    got = losses.depth_smoothness(d, 0.9, 1.1).numpy()
+    vertical = (abs(1.0 - 0.9) + abs(1.1 - 1.0)) / 2 / 0.2
+    horizontal = (abs(1.0 - 1.1) + abs(0.9 - 1.0)) / 2 / 0.2
+    assert got == pytest.approx(vertical + horizontal, rel=1e-5)
+
+
+def test_perceptual_loss_gaussian_nll_with_pooled_mask():
+    perc = losses.PerceptualLoss.__new__(losses.PerceptualLoss)
+    perc.preprocess = "torch"
+    # A stand-in feature extractor: 4x4 average pooling (features at S/4, 3 channels).
+    inp = keras.Input((8, 8, 3))
+    perc.features = keras.Model(inp, keras.layers.AveragePooling2D(4)(inp))
+    rng = np.random.default_rng(0)
+    im1 = rng.uniform(-1, 1, (1, 8, 8, 3)).astype(np.float32)
+    im2 = rng.uniform(-1, 1, (1, 8, 8, 3)).astype(np.float32)
+    mask = np.zeros((1, 8, 8), np.float32)
+    mask[0, :4, :] = 1.0  # top two feature cells fully in, bottom two out
+    mask[0, 4:, :2] = 1.0  # bottom-left cell half in
+    sigma = np.full((1, 2, 2, 1), 0.5, np.float32)
+    got = perc(im1, im2, mask, sigma).numpy()
+
+    def feats(im):
+        x = (im / 2 + 0.5 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+        return x.reshape(1, 2, 4, 2, 4, 3).mean(axis=(2, 4))
+
+    sq = (feats(im1) - feats(im2)) ** 2
+    nll = sq / (2 * 0.25 + 1e-7) + math.log(0.5 + 1e-7)
+    weights = np.array([[1.0, 1.0], [0.5, 0.0]])[None, :, :, None] * np.ones((1, 1, 1, 3))
+    want = (nll * weights).sum() / weights.sum()
+    assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_missing_vgg_weights_say_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="lam_perc=0"):
+        losses.PerceptualLoss(64, str(tmp_path / "absent.h5"))
+
+
+def test_side_and_mad_hand_cases():
+    rng = np.random.default_rng(1)
+    gt = rng.uniform(0.9, 1.1, (1, 6, 6)).astype(np.float32)
+    mask = np.ones((1, 6, 6), np.float32)
+    assert metrics.side(gt, gt, mask).numpy()[0] == pytest.approx(0.0, abs=1e-6)
+    assert metrics.side(gt * 1.05, gt, mask).numpy()[0] == pytest.approx(0.0, abs=1e-6)
+    n = np.zeros((1, 6, 6, 3), np.float32)
+    n[..., 2] = 1.0
+    tilted = np.zeros_like(n)
+    tilted[..., 0], tilted[..., 2] = math.sin(0.3), math.cos(0.3)
+    assert metrics.mad(tilted, n, mask).numpy()[0] == pytest.approx(math.degrees(0.3),
+                                                                      rel=1e-4)
+
+
+def test_erosion_removes_the_border_and_the_neighbours_of_holes():
+    big = np.ones((1, 6, 6), np.float32)
+    got = metrics.erode(tf.constant(big)).numpy()[0]
+    want = np.zeros((6, 6))
+    want[1:5, 1:5] = 1.0
+    assert np.array_equal(got, want)
+    big[0, 2, 2] = 0.0
+    got = metrics.erode(tf.constant(big)).numpy()[0]
+    want[1:4, 1:4] = 0.0
+    assert np.array_equal(got, want)

@@ -1,0 +1,152 @@
+"""The model: parameter counts, config handling, outputs, gradients, replicas."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfsym3d import Unsup3D, load_config
+from tfsym3d.layers import ConfNet, EDDeconv, Encoder
+
+TINY = dict(nf_depth=16, zdim_depth=32, nf_light=8, nf_conf=16, zdim_conf=32, lam_perc=0,
+            batch_size=4)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_parameter_counts_match_the_authors_networks():
+    x = tf.zeros([1, 64, 64, 3])
+    nets = {"netD": (EDDeconv(1, 64, 256, final_activation=None), 12_979_648),
+            "netA": (EDDeconv(3, 64, 256), 12_982_848),
+            "netL": (Encoder(4, 32), 1_739_264), "netV": (Encoder(6, 32), 1_739_776),
+            "netC": (ConfNet(64, 128), 7_678_208)}
+    for name, (net, count) in nets.items():
+        net(x)
+        assert net.count_params() == count, name
+
+
+def test_pytorch_style_padding_of_strided_convolutions():
+    """conv(k4, s2, p1) and deconv(k4, s2, p1) agree with a direct numpy computation."""
+    from tfsym3d.layers.blocks import conv, deconv, run
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 6, 6, 1)).astype(np.float32)
+    down = conv(1, 4, 2, 1, name="c")
+    run(down, x)
+    k = rng.standard_normal((4, 4, 1, 1)).astype(np.float32)
+    down[-1].kernel.assign(k)
+    got = run(down, x).numpy()[0, ..., 0]
+    xp = np.pad(x[0, ..., 0], 1)
+    want = np.array([[np.sum(xp[2 * i:2 * i + 4, 2 * j:2 * j + 4] * k[..., 0, 0])
+                      for j in range(3)] for i in range(3)])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    up = deconv(1, 4, 2, 1, name="d")
+    run(up, x)
+    up[0].kernel.assign(k)
+    got = run(up, x).numpy()[0, ..., 0]
+    full = np.zeros((14, 14))
+    for i in range(6):
+        for j in range(6):
+            full[2 * i:2 * i + 4, 2 * j:2 * j + 4] += x[0, i, j, 0] * k[..., 0, 0]
+    np.testing.assert_allclose(got, full[1:-1, 1:-1], rtol=1e-5, atol=1e-5)
+
+
+def test_config_typos_and_bad_types_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="unknown config key.*batch_sise.*valid keys: "):
+        load_config(None, ["batch_sise=8"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lam_perk: 1\n")
+    with pytest.raises(ValueError, match=f"{bad}: unknown config key"):
+        load_config(str(bad))
+    with pytest.raises(ValueError, match="batch_size must be int"):
+        load_config(None, {"batch_size": "eight"})
+    cfg = load_config(os.path.join(REPO, "configs", "celeba.yaml"), ["lam_flip=1"])
+    assert cfg.lam_flip == 1.0 and isinstance(cfg.lam_flip, float) and cfg.crop == 170
+
+
+def test_call_returns_the_contract_dict():
+    model = Unsup3D(load_config(None, TINY))
+    out = model(tf.random.uniform([2, 64, 64, 3]))
+    shapes = {k: tuple(v.shape) for k, v in out.items()}
+    assert shapes == {
+        "canon_depth": (2, 64, 64), "canon_albedo": (2, 64, 64, 3),
+        "canon_normal": (2, 64, 64, 3), "canon_shading": (2, 64, 64, 1),
+        "canon_im": (2, 64, 64, 3), "canon_light_a": (2, 1), "canon_light_b": (2, 1),
+        "canon_light_d": (2, 3), "view": (2, 6), "conf_sigma_l1": (2, 64, 64, 2),
+        "conf_sigma_percl": (2, 16, 16, 2), "recon_depth": (2, 64, 64),
+        "recon_normal": (2, 64, 64, 3), "recon_im": (2, 64, 64, 3)}
+    depth = out["canon_depth"].numpy()
+    assert depth.min() >= 0.9 - 1e-6 and depth.max() <= 1.1 + 1e-6
+    np.testing.assert_allclose(depth[:, :, :2], 0.7 * 1.1 + 0.3 * 0.9, rtol=1e-6)
+    assert np.abs(np.linalg.norm(out["canon_light_d"], axis=1) - 1).max() < 1e-5
+    assert np.abs(out["view"].numpy()[:, :3]).max() <= np.pi / 3 + 1e-6
+
+
+def test_flipped_half_is_the_mirror_and_ablations_switch_it_off():
+    x = tf.random.uniform([2, 64, 64, 3], seed=1)
+    full = Unsup3D(load_config(None, TINY)).decompose(x)
+    np.testing.assert_allclose(full["canon_depth"][2:], full["canon_depth"][:2, :, ::-1])
+    np.testing.assert_allclose(full["canon_albedo"][2:], full["canon_albedo"][:2, :, ::-1])
+    abl = Unsup3D(load_config(None, dict(TINY, flip_depth=False, flip_albedo=False,
+                                         use_lighting=False))).decompose(x)
+    np.testing.assert_allclose(abl["canon_depth"][2:], abl["canon_depth"][:2])
+    np.testing.assert_allclose(abl["canon_shading"], 1.0)
+
+
+def test_gradients_reach_all_five_networks():
+    model = Unsup3D(load_config(None, TINY))
+    x = tf.random.uniform([2, 64, 64, 3], seed=2)
+    with tf.GradientTape() as tape:
+        loss = model.compute_losses(model.decompose(x, training=True))["loss"]
+    grads = tape.gradient(loss, model.trainable_variables)
+    by_net = {}
+    for var, g in zip(model.trainable_variables, grads, strict=True):
+        net = var.path.split("/")[0]
+        by_net[net] = by_net.get(net, 0.0) + (0.0 if g is None else float(tf.norm(g)))
+    assert set(by_net) == {"netD", "netA", "netL", "netV", "netC"}
+    assert all(v > 0 for v in by_net.values()), by_net
+
+
+def test_flip_weight_is_one_before_the_start_epoch():
+    model = Unsup3D(load_config(None, dict(TINY, lam_flip_start_epoch=2)))
+    out = model.decompose(tf.random.uniform([2, 64, 64, 3], seed=3))
+    terms = model.compute_losses(out)
+    assert float(terms["loss"]) == pytest.approx(float(terms["l1"] + terms["l1_flip"]))
+    model.epoch.assign(2)
+    terms = model.compute_losses(out)
+    assert float(terms["loss"]) == pytest.approx(float(terms["l1"] + 0.5 * terms["l1_flip"]))
+
+
+def test_two_replicas_match_one_replica_on_the_same_global_batch():
+    script = textwrap.dedent("""
+        import numpy as np, tensorflow as tf, keras
+        from tfsym3d.train import make_strategy
+        strategy = make_strategy(2)
+        from tfsym3d import Unsup3D, load_config
+        from tfsym3d.model import build
+        cfg = load_config(None, %r)
+        rng = np.random.default_rng(0)
+        x = rng.uniform(size=(4, 64, 64, 3)).astype(np.float32)
+        def one_step(strat):
+            with strat.scope():
+                keras.utils.set_random_seed(0)
+                m = build(Unsup3D(cfg))
+                m.compile(optimizer=keras.optimizers.Adam(1e-3))
+            ds = tf.data.Dataset.from_tensors(x)
+            logs = m.fit(ds, epochs=1, verbose=0).history
+            return logs["loss"][0], [v.numpy() for v in m.trainable_variables]
+        l1, w1 = one_step(tf.distribute.get_strategy())
+        l2, w2 = one_step(strategy)
+        assert strategy.num_replicas_in_sync == 2
+        diff = max(float(np.abs(a - b).max()) for a, b in zip(w1, w2))
+        print("LOSS", l1, l2, "WEIGHTDIFF", diff)
+        assert abs(l1 - l2) < 1e-5, (l1, l2)
+        assert diff < 1e-5, diff
+    """ % (dict(TINY, jit_renderer=False),))
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert "LOSS" in result.stdout

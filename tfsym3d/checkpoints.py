@@ -1,0 +1,65 @@
+"""The run directory: resolved config, epoch checkpoints, and loading a trained model.
+
+    RUN_DIR/config.yaml              the resolved config of the run
+    RUN_DIR/checkpoints/ckpt-N.*     model + optimizer + epoch (tf.train.Checkpoint),
+                                     the newest keep_num_checkpoint kept
+    RUN_DIR/logs/                    TensorBoard scalars and images
+"""
+
+import os
+
+import tensorflow as tf
+
+from tfsym3d.config import load_config
+
+
+def config_path(run_dir):
+    return os.path.join(run_dir, "config.yaml")
+
+
+def checkpoint_dir(run_dir):
+    return os.path.join(run_dir, "checkpoints")
+
+
+def make_checkpoint(model, optimizer=None):
+    """A tf.train.Checkpoint of the model's weights, its epoch counter and optimizer."""
+    items = {"model": model, "epoch": model.epoch}
+    if optimizer is not None:
+        items["optimizer"] = optimizer
+    return tf.train.Checkpoint(**items)
+
+
+def resolve(path):
+    """(config file, checkpoint prefix) for a run directory or a checkpoint prefix.
+
+    Raises FileNotFoundError naming the path when there is no checkpoint there."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        run_dir = path
+        prefix = tf.train.latest_checkpoint(checkpoint_dir(path))
+        if prefix is None:
+            raise FileNotFoundError(f"{path}: no checkpoint in {checkpoint_dir(path)}")
+    elif os.path.exists(path + ".index"):
+        prefix = path
+        run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    else:
+        raise FileNotFoundError(f"{path}: not a run directory or a checkpoint")
+    cfg = config_path(run_dir)
+    if not os.path.isfile(cfg):
+        raise FileNotFoundError(f"{path}: no config.yaml in the run directory {run_dir}")
+    return cfg, prefix
+
+
+def load_model(path, **overrides):
+    """Builds the model of a run directory (or checkpoint prefix) and loads its weights.
+
+    overrides: config keys to change (e.g. jit_renderer=False); training-only keys do not
+    affect inference.
+    """
+    from tfsym3d.model import Unsup3D, build
+
+    cfg_file, prefix = resolve(path)
+    cfg = load_config(cfg_file, overrides=overrides or None)
+    model = build(Unsup3D(cfg))
+    make_checkpoint(model).restore(prefix).expect_partial()
+    return model

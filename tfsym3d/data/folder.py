@@ -1,0 +1,220 @@
+"""tf.data pipelines for image folders and paired image+depth data (the authors' layout).
+
+Image folders: DIR/{train,val,test}/**/*.{png,jpg,jpeg,bmp,webp}.
+Paired data:   DIR/{train,val,test}/image/NAME_image.png with
+               DIR/{train,val,test}/depth/NAME_depth.png (16-bit, 1 = near).
+
+Images are decoded with Pillow (any mode to RGB, 16-bit and palette images, EXIF
+orientation honoured), optionally cropped, resized bilinearly to image_size and, in
+training, flipped horizontally at random. A file that cannot be decoded is skipped with
+one warning line naming it and counted (`SkipCounter`); it never stops an epoch.
+"""
+
+import os
+import sys
+import threading
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image, ImageOps
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+SPLITS = ("train", "val", "test")
+
+
+class SkipCounter:
+    """Counts (and names, once each) the files a pipeline had to skip."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.skipped = []
+
+    def skip(self, path, reason):
+        with self._lock:
+            self.skipped.append(path)
+        print(f"warning: skipping {path}: {reason}", file=sys.stderr, flush=True)
+
+    def take(self):
+        """Returns and clears the list of skipped files."""
+        with self._lock:
+            out, self.skipped = self.skipped, []
+        return out
+
+
+def list_images(folder):
+    """Sorted image files under folder, recursively. Raises ValueError naming the folder
+    when it is missing or holds no image."""
+    if not os.path.isdir(folder):
+        raise ValueError(f"{folder}: no such folder")
+    files = []
+    for root, _, names in os.walk(folder):
+        files += [os.path.join(root, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
+    if not files:
+        raise ValueError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    return sorted(files)
+
+
+def split_dir(root, split):
+    """The folder of a split: root/split if it exists, else root itself when root is
+    already a split folder (has no train/val/test children)."""
+    candidate = os.path.join(root, split)
+    if os.path.isdir(candidate):
+        return candidate
+    if os.path.isdir(root) and not any(os.path.isdir(os.path.join(root, s)) for s in SPLITS):
+        return root
+    raise ValueError(f"{root}: no '{split}' folder (expected {root}/{{train,val,test}})")
+
+
+def load_rgb(path):
+    """Reads an image file as float32 RGB in [0, 1], [H, W, 3]. Raises on failure."""
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(im, dtype=np.float32)
+            arr = arr / (65535.0 if arr.max() > 255 else 255.0)
+            return np.repeat(arr[..., None], 3, axis=2).clip(0, 1)
+        im = im.convert("RGB")
+        return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def load_depth_png(path):
+    """Reads a synface-layout depth PNG as float32 in [0, 1], [H, W] (16-bit or 8-bit)."""
+    with Image.open(path) as im:
+        arr = np.asarray(im, dtype=np.float32)
+        scale = 65535.0 if (im.mode.startswith("I") or arr.max() > 255) else 255.0
+    if arr.ndim == 3:
+        arr = arr[..., 0]
+    return arr / scale
+
+
+def crop_box(shape, crop):
+    """(top, left, height, width) of a crop: None (whole image), an int (centre square)
+    or [x0, y0, w, h]."""
+    h, w = shape[:2]
+    if crop is None:
+        return 0, 0, h, w
+    if isinstance(crop, int):
+        side = min(crop, h, w)
+        return (h - side) // 2, (w - side) // 2, side, side
+    x0, y0, cw, ch = (int(c) for c in crop)
+    return y0, x0, ch, cw
+
+
+def _crop(arr, crop):
+    top, left, ch, cw = crop_box(arr.shape, crop)
+    arr = arr[top:top + ch, left:left + cw]
+    if arr.size == 0:
+        raise ValueError(f"crop {crop} leaves nothing of a {arr.shape} image")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _resize(im, size):
+    """Bilinear resize of [h, w, C] (any h, w) to [size, size, C], in the graph."""
+    return tf.image.resize(im, [size, size], method="bilinear")
+
+
+def image_dataset(root, split, image_size=64, crop=None, batch_size=64, training=False,
+                  seed=None, shuffle_buffer=4096, counter=None, repeat=False,
+                  drop_remainder=None):
+    """Batches of images [B, S, S, 3] in [0, 1] from an image folder split."""
+    files = list_images(split_dir(root, split))
+    counter = counter or SkipCounter()
+
+    def decode(path):
+        path = path.decode()
+        try:
+            return _crop(load_rgb(path), crop), True
+        except Exception as err:  # noqa: BLE001 - any unreadable file is skipped
+            counter.skip(path, f"{type(err).__name__}: {err}")
+            return np.zeros((1, 1, 3), np.float32), False
+
+    def load(path):
+        im, ok = tf.numpy_function(decode, [path], [tf.float32, tf.bool])
+        im.set_shape([None, None, 3])
+        ok.set_shape([])
+        return _resize(im, image_size), ok
+
+    ds = _file_dataset(files, training, seed, shuffle_buffer, repeat)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
+    ds = ds.filter(lambda im, ok: ok).map(lambda im, ok: im)
+    if training:
+        ds = ds.map(_random_flip(seed), num_parallel_calls=tf.data.AUTOTUNE)
+    drop = training if drop_remainder is None else drop_remainder
+    return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
+
+
+def paired_files(root, split):
+    """[(image_path, depth_path)] of a paired split; ValueError if missing or empty."""
+    folder = split_dir(root, split)
+    images = list_images(os.path.join(folder, "image"))
+    pairs = []
+    for path in images:
+        name = os.path.basename(path)
+        stem = name.rsplit("_image", 1)[0] if "_image" in name else os.path.splitext(name)[0]
+        depth = os.path.join(folder, "depth", f"{stem}_depth.png")
+        if not os.path.isfile(depth):
+            raise ValueError(f"{path}: no matching depth file {depth}")
+        pairs.append((path, depth))
+    return pairs
+
+
+def paired_dataset(root, split, image_size=64, crop=None, batch_size=64, training=False,
+                   seed=None, shuffle_buffer=4096, counter=None, min_depth=0.9,
+                   max_depth=1.1, repeat=False, drop_remainder=None):
+    """Batches of (images [B, S, S, 3] in [0, 1], depth_gt [B, S, S] in camera units)."""
+    from tfsym3d.metrics import depth_from_png
+
+    pairs = paired_files(root, split)
+    counter = counter or SkipCounter()
+
+    def decode(image_path, depth_path):
+        image_path, depth_path = image_path.decode(), depth_path.decode()
+        try:
+            im = _crop(load_rgb(image_path), crop)
+            depth = _crop(load_depth_png(depth_path), crop)
+            return im, depth_from_png(depth, min_depth, max_depth).astype(np.float32), True
+        except Exception as err:  # noqa: BLE001
+            counter.skip(image_path, f"{type(err).__name__}: {err}")
+            return np.zeros((1, 1, 3), np.float32), np.ones((1, 1), np.float32), False
+
+    def load(paths):
+        im, depth, ok = tf.numpy_function(decode, [paths[0], paths[1]],
+                                          [tf.float32, tf.float32, tf.bool])
+        im.set_shape([None, None, 3])
+        depth.set_shape([None, None])
+        ok.set_shape([])
+        return _resize(im, image_size), _resize(depth[..., None], image_size)[..., 0], ok
+
+    ds = _file_dataset([list(p) for p in pairs], training, seed, shuffle_buffer, repeat)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
+    ds = ds.filter(lambda im, d, ok: ok).map(lambda im, d, ok: (im, d))
+    if training:
+        flip = _random_flip(seed)
+        ds = ds.map(lambda im, d: flip((im, d)), num_parallel_calls=tf.data.AUTOTUNE)
+    drop = training if drop_remainder is None else drop_remainder
+    return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
+
+
+def _file_dataset(files, training, seed, shuffle_buffer, repeat):
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        ds = ds.shuffle(min(shuffle_buffer, len(files)), seed=seed,
+                        reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds
+
+
+def _random_flip(seed):
+    """Flips an image [H, W, C] (or a tuple of such and depth [H, W]) with p = 0.5."""
+    gen = tf.random.Generator.from_seed(seed) if seed is not None else \
+        tf.random.Generator.from_non_deterministic_state()
+
+    def flip(item):
+        do = gen.uniform([]) < 0.5
+        if isinstance(item, tuple):
+            return tuple(tf.cond(do, lambda t=t: tf.reverse(t, [1]), lambda t=t: t)
+                         for t in item)
+        return tf.cond(do, lambda: tf.reverse(item, [1]), lambda: item)
+
+    return flip

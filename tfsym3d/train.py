@@ -1,0 +1,287 @@
+"""Train a model: `tfsym3d train --config=FILE [--set=key=value ...] [--run_dir=DIR]
+[--devices=N]`.
+
+Keras `fit` with a progress bar, validation every epoch, TensorBoard scalars and image
+grids in RUN_DIR/logs, and a checkpoint (model + optimizer + epoch) after every epoch in
+RUN_DIR/checkpoints. Calling it again on the same run directory, also after the process
+was killed, resumes after the last completed epoch. With --devices=N > 1 the global
+batch is split over N replicas by MirroredStrategy; a machine without N GPUs splits its
+CPU into N logical devices. A non-finite loss stops the run with an error and leaves the
+last good checkpoint as it was.
+"""
+
+import math
+import os
+import sys
+
+from absl import flags
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def define_flags(fv):
+    flags.DEFINE_string("config", None, "YAML config file (see configs/).", flag_values=fv)
+    flags.DEFINE_multi_string("set", [], "Config override key=value; repeatable.",
+                              flag_values=fv)
+    flags.DEFINE_string("run_dir", None, "Run directory (default: runs/<config name>).",
+                        flag_values=fv)
+    flags.DEFINE_integer("devices", 1, "Replicas; >1 uses MirroredStrategy.", flag_values=fv)
+    flags.DEFINE_enum("progress", "auto", ["auto", "bar", "epoch", "none"],
+                      "Progress display: a bar per step, a line per epoch, or none.",
+                      flag_values=fv)
+
+
+def main(fv, args):
+    if args:
+        print(f"tfsym3d train: unexpected arguments {args}", file=sys.stderr)
+        return 2
+    if not fv.config:
+        print("tfsym3d train: --config is required (e.g. configs/tiny.yaml)", file=sys.stderr)
+        return 2
+    from tfsym3d.config import load_config
+
+    try:
+        cfg = load_config(fv.config, fv.set)
+    except ValueError as err:
+        print(f"tfsym3d train: {err}", file=sys.stderr)
+        return 2
+    run_dir = fv.run_dir or os.path.join("runs", os.path.splitext(
+        os.path.basename(fv.config))[0])
+    verbose = {"auto": "auto", "bar": 1, "epoch": 2, "none": 0}[fv.progress]
+    try:
+        strategy = make_strategy(fv.devices)
+        train(cfg, run_dir, strategy, verbose=verbose)
+    except (ValueError, FileNotFoundError, NonFiniteLoss) as err:
+        print(f"tfsym3d train: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def make_strategy(devices):
+    """The distribution strategy for `devices` replicas (1: the default strategy).
+
+    Must run before TensorFlow initialises its devices when the CPU is to be split."""
+    import tensorflow as tf
+
+    if devices <= 1:
+        return tf.distribute.get_strategy()
+    gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) >= devices:
+        return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(devices)])
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
+    except RuntimeError:
+        pass  # already initialised; fine if it was split the same way before
+    logical = tf.config.list_logical_devices("CPU")
+    if len(logical) < devices:
+        raise ValueError(f"--devices={devices}: only {len(logical)} CPU devices; TensorFlow "
+                         "was initialised before the CPU could be split")
+    print(f"training on {devices} logical CPU devices ({len(gpus)} GPUs found)",
+          file=sys.stderr)
+    return tf.distribute.MirroredStrategy(
+        [d.name for d in logical[:devices]],
+        cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
+def make_datasets(cfg, counter=None):
+    """(train, val or None) tf.data datasets of a config's data_dir."""
+    from tfsym3d.data import folder
+
+    if not cfg.data_dir:
+        raise ValueError("data_dir is not set: --set=data_dir=DIR (DIR/train, DIR/val)")
+    common = dict(image_size=cfg.image_size, crop=cfg.crop, batch_size=cfg.batch_size,
+                  seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer, counter=counter)
+    if cfg.load_gt_depth:
+        make = folder.paired_dataset
+        common.update(min_depth=cfg.min_depth, max_depth=cfg.max_depth)
+    else:
+        make = folder.image_dataset
+    train_ds = make(cfg.data_dir, "train", training=True,
+                    repeat=cfg.steps_per_epoch is not None, **common)
+    try:
+        val_ds = make(cfg.data_dir, "val", training=False, **common)
+    except ValueError:
+        val_ds = None
+    return train_ds, val_ds
+
+
+def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto"):
+    """Trains (or resumes) a run. Returns (model, history).
+
+    Args:
+      cfg: a Config.
+      run_dir: the run directory (created if needed).
+      strategy: a tf.distribute strategy (default: the current one).
+      train_ds, val_ds: datasets to use instead of cfg.data_dir's (tests).
+      verbose: Keras fit verbosity.
+    """
+    import keras
+    import tensorflow as tf
+
+    from tfsym3d import checkpoints
+    from tfsym3d.data import SkipCounter
+    from tfsym3d.model import Unsup3D, build
+
+    strategy = strategy or tf.distribute.get_strategy()
+    os.makedirs(run_dir, exist_ok=True)
+    if cfg.seed is not None:
+        keras.utils.set_random_seed(cfg.seed)
+    counter = SkipCounter()
+    if train_ds is None:
+        train_ds, val_ds = make_datasets(cfg, counter)
+
+    with strategy.scope():
+        model = build(Unsup3D(cfg))
+        optimizer = keras.optimizers.Adam(cfg.lr, beta_1=cfg.beta1, beta_2=cfg.beta2,
+                                          epsilon=1e-8)
+        model.compile(optimizer=optimizer, jit_compile=False)
+        optimizer.build(model.trainable_variables)
+        ckpt = checkpoints.make_checkpoint(model, optimizer)
+        manager = tf.train.CheckpointManager(ckpt, checkpoints.checkpoint_dir(run_dir),
+                                             max_to_keep=cfg.keep_num_checkpoint)
+        initial_epoch = 0
+        if manager.latest_checkpoint:
+            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            initial_epoch = int(model.epoch.numpy())
+            print(f"resuming {run_dir} from {os.path.basename(manager.latest_checkpoint)}: "
+                  f"{initial_epoch} epoch(s) done, optimizer step "
+                  f"{int(optimizer.iterations.numpy())}", file=sys.stderr)
+    if cfg.lam_perc > 0:
+        model._perceptual()  # fail now, with instructions, if VGG16 weights are missing
+    cfg.save(checkpoints.config_path(run_dir))
+    if initial_epoch >= cfg.num_epochs:
+        print(f"{run_dir}: all {cfg.num_epochs} epochs are done already", file=sys.stderr)
+        return model, None
+
+    guard = NonFiniteGuard()
+    log_dir = os.path.join(run_dir, "logs")
+    callbacks = [
+        guard,
+        EpochCheckpoint(model, manager, guard),
+        keras.callbacks.TensorBoard(log_dir, update_freq=max(cfg.log_freq, 1)),
+        ImageSummaries(model, val_ds if val_ds is not None else train_ds, log_dir),
+        SkippedFiles(counter),
+    ]
+    history = model.fit(train_ds, epochs=cfg.num_epochs, initial_epoch=initial_epoch,
+                        steps_per_epoch=cfg.steps_per_epoch, validation_data=val_ds,
+                        validation_steps=cfg.val_steps, callbacks=callbacks, verbose=verbose)
+    if guard.bad is not None:
+        epoch, step, value = guard.bad
+        last = manager.latest_checkpoint or "none (no epoch had finished)"
+        raise NonFiniteLoss(f"loss became {value} at epoch {epoch + 1}, step {step + 1}; "
+                            f"stopped without saving. Last good checkpoint: {last}")
+    return model, history
+
+
+def _callback_base():
+    import keras
+
+    return keras.callbacks.Callback
+
+
+class NonFiniteGuard(_callback_base()):
+    """Stops training at the first non-finite loss and remembers where."""
+
+    def __init__(self):
+        super().__init__()
+        self.bad = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        value = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(value) and self.bad is None:
+            self.bad = (self.epoch, batch, value)
+            self.model.stop_training = True
+
+
+class EpochCheckpoint(_callback_base()):
+    """Keeps model.epoch in step with fit and saves a checkpoint after each good epoch."""
+
+    def __init__(self, model, manager, guard):
+        super().__init__()
+        self.unsup3d, self.manager, self.guard = model, manager, guard
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.unsup3d.epoch.assign(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard.bad is not None:
+            return
+        self.unsup3d.epoch.assign(epoch + 1)
+        self.manager.save()
+
+
+class SkippedFiles(_callback_base()):
+    """Reports the files the pipeline skipped during each epoch."""
+
+    def __init__(self, counter):
+        super().__init__()
+        self.counter = counter
+
+    def on_epoch_end(self, epoch, logs=None):
+        skipped = self.counter.take()
+        if skipped:
+            print(f"epoch {epoch + 1}: skipped {len(skipped)} unreadable file(s)",
+                  file=sys.stderr)
+
+
+class ImageSummaries(_callback_base()):
+    """TensorBoard image grids of a fixed batch after every epoch: input, reconstruction,
+    flipped reconstruction, canonical depth / normal / albedo / image, confidence."""
+
+    def __init__(self, model, dataset, log_dir, max_images=8):
+        super().__init__()
+        import tensorflow as tf
+
+        self.unsup3d = model
+        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images"))
+        self.dataset, self.max_images = dataset, max_images
+        self.batch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        if self.batch is None:
+            data = next(iter(self.dataset))
+            images = data[0] if isinstance(data, tuple) else data
+            self.batch = images[:self.max_images]
+        with self.writer.as_default(step=epoch + 1):
+            for name, grid in visual_grids(self.unsup3d, self.batch).items():
+                tf.summary.image(name, grid, max_outputs=self.max_images)
+        self.writer.flush()
+
+
+def visual_grids(model, images):
+    """Images in [0, 1] for TensorBoard: a dict name -> [B, H, W, 3]."""
+    import tensorflow as tf
+
+    out = model.decompose(images, training=False)
+    b = tf.shape(images)[0]
+    cfg = model.cfg
+
+    def im(x):
+        return tf.clip_by_value(x / 2.0 + 0.5, 0.0, 1.0)
+
+    def depth(d):
+        d = (d - cfg.min_depth) / (cfg.max_depth - cfg.min_depth)
+        return tf.tile(tf.clip_by_value(d, 0.0, 1.0)[..., None], [1, 1, 1, 3])
+
+    grids = {
+        "input": images, "recon": im(out["recon_im"][:b]),
+        "recon_flip": im(out["recon_im"][b:]), "canon_depth": depth(out["canon_depth"][:b]),
+        "canon_normal": im(out["canon_normal"][:b]), "canon_albedo": im(out["canon_albedo"][:b]),
+        "canon_im": im(out["canon_im"][:b]), "recon_depth": depth(out["recon_depth"][:b]),
+    }
+    for key in ("conf_sigma_l1", "conf_sigma_percl"):
+        if key in out:
+            conf = 1.0 / (1.0 + out[key])
+            for i, half in enumerate(("", "_flip")):
+                grids[f"conf_{key[11:]}{half}"] = tf.tile(conf[..., i:i + 1], [1, 1, 1, 3])
+    return grids
