@@ -22,8 +22,14 @@ def checkpoint_dir(run_dir):
 
 
 def make_checkpoint(model, optimizer=None):
-    """A tf.train.Checkpoint of the model's weights, its epoch counter and optimizer."""
-    items = {"model": model, "epoch": model.epoch}
+    """A tf.train.Checkpoint of the model's weights, its epoch counter and optimizer.
+
+    Keras 3 models are not tf.train trackables, so the weights are tracked by their
+    stable paths (netD/enc_conv1/kernel, ...) without the model name, which Keras uniquifies."""
+    weights = {w.path.split("/", 1)[-1]: w for w in model.weights}
+    if len(weights) != len(model.weights):
+        raise ValueError("model weights do not have unique paths")
+    items = {"weights": weights, "epoch": model.epoch}
     if optimizer is not None:
         items["optimizer"] = optimizer
     return tf.train.Checkpoint(**items)

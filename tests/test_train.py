@@ -1,0 +1,100 @@
+"""Training runs: checkpoints, resume, the non-finite guard, the CLI."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tfsym3d import load_config
+from tfsym3d.checkpoints import load_model
+from tfsym3d.train import NonFiniteLoss, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(nf_depth=16, zdim_depth=32, nf_light=8, nf_conf=16, zdim_conf=32, lam_perc=0,
+            batch_size=4, log_freq=1, seed=0)
+
+
+def images(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(size=(n, 64, 64, 3)).astype(np.float32)
+
+
+def dataset(x):
+    return tf.data.Dataset.from_tensor_slices(x).batch(4)
+
+
+def test_resume_continues_at_the_right_epoch_and_step(tmp_path):
+    run = str(tmp_path / "run")
+    x = images(8)
+    cfg = load_config(None, dict(TINY, num_epochs=1))
+    model, _ = train(cfg, run, train_ds=dataset(x), verbose=0)
+    assert int(model.optimizer.iterations) == 2
+    first = [v.numpy() for v in model.trainable_variables]
+    loaded = load_model(run)
+    for a, b in zip(first, [v.numpy() for v in loaded.trainable_variables], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    cfg = load_config(None, dict(TINY, num_epochs=3))
+    model, history = train(cfg, run, train_ds=dataset(x), verbose=0)
+    assert int(model.epoch) == 3
+    assert int(model.optimizer.iterations) == 6  # 2 steps per epoch, continued
+    assert len(history.history["loss"]) == 2  # only epochs 2 and 3 ran
+    assert sorted(os.listdir(os.path.join(run, "checkpoints")))[0] == "checkpoint"
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    run = str(tmp_path / "run")
+    cfg = load_config(None, dict(TINY, num_epochs=1))
+    train(cfg, run, train_ds=dataset(images(4)), verbose=0)
+    ckpt_dir = os.path.join(run, "checkpoints")
+    before = {f: os.path.getmtime(os.path.join(ckpt_dir, f)) for f in os.listdir(ckpt_dir)}
+    bad = images(8)
+    bad[5] = np.nan
+    cfg = load_config(None, dict(TINY, num_epochs=3))
+    with pytest.raises(NonFiniteLoss, match="epoch 2, step 2.*ckpt-1"):
+        train(cfg, run, train_ds=dataset(bad), verbose=0)
+    after = {f: os.path.getmtime(os.path.join(ckpt_dir, f)) for f in os.listdir(ckpt_dir)}
+    assert after == before
+    model = load_model(run)
+    assert int(model.epoch) == 1
+    assert all(np.all(np.isfinite(v.numpy())) for v in model.trainable_variables)
+
+
+def test_cli_trains_from_a_folder_and_resumes(tmp_path):
+    data = tmp_path / "data"
+    for split, n in (("train", 8), ("val", 4)):
+        (data / split / "sub").mkdir(parents=True)
+        for i, im in enumerate(images(n, seed=len(split))):
+            Image.fromarray((im * 255).astype(np.uint8)).save(data / split / "sub" / f"{i}.png")
+    (data / "train" / "broken.jpg").write_bytes(b"not a jpeg")
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "tfsym3d.cli", "train",
+           f"--config={REPO}/configs/tiny.yaml", f"--run_dir={run}", "--progress=epoch",
+           f"--set=data_dir={data}", "--set=load_gt_depth=false", "--set=batch_size=4",
+           "--set=nf_depth=16", "--set=zdim_depth=32", "--set=num_epochs=1"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "broken.jpg" in first.stderr and "skipped 1 unreadable" in first.stderr
+    assert os.path.isfile(run / "config.yaml")
+    assert os.listdir(run / "logs")
+    second = subprocess.run(cmd[:-1] + ["--set=num_epochs=2"], capture_output=True,
+                            text=True, timeout=600, cwd=REPO)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resuming" in second.stderr and "1 epoch(s) done" in second.stderr
+
+
+def test_cli_rejects_config_typos_and_missing_data(tmp_path):
+    base = [sys.executable, "-m", "tfsym3d.cli", "train", f"--config={REPO}/configs/tiny.yaml",
+            f"--run_dir={tmp_path / 'run'}"]
+    typo = subprocess.run(base + ["--set=lam_flp=1"], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert typo.returncode == 2 and "unknown config key(s) lam_flp" in typo.stderr
+    missing = subprocess.run(base + [f"--set=data_dir={tmp_path / 'nowhere'}"],
+                             capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert missing.returncode == 1
+    last = missing.stderr.strip().splitlines()[-1]
+    assert "nowhere: no 'train' folder" in last
