@@ -127,7 +127,7 @@ def test_two_replicas_match_one_replica_on_the_same_global_batch():
         strategy = make_strategy(2)
         from tfsym3d import Unsup3D, load_config
         from tfsym3d.model import build
-        cfg = load_config(None, %r)
+        cfg = load_config(None, CFG)
         rng = np.random.default_rng(0)
         x = rng.uniform(size=(4, 64, 64, 3)).astype(np.float32)
         def one_step(strat):
@@ -145,7 +145,7 @@ def test_two_replicas_match_one_replica_on_the_same_global_batch():
         print("LOSS", l1, l2, "WEIGHTDIFF", diff)
         assert abs(l1 - l2) < 1e-5, (l1, l2)
         assert diff < 1e-5, diff
-    """ % (dict(TINY, jit_renderer=False),))
+    """).replace("CFG", repr(dict(TINY, jit_renderer=False)))
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]

@@ -98,3 +98,34 @@ def test_cli_rejects_config_typos_and_missing_data(tmp_path):
     assert missing.returncode == 1
     last = missing.stderr.strip().splitlines()[-1]
     assert "nowhere: no 'train' folder" in last
+
+
+def test_restart_after_kill_resumes_from_the_last_epoch(tmp_path):
+    import signal
+    import time
+
+    data = tmp_path / "data" / "train"
+    data.mkdir(parents=True)
+    for i, im in enumerate(images(8, seed=9)):
+        Image.fromarray((im * 255).astype(np.uint8)).save(data / f"{i}.png")
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "tfsym3d.cli", "train",
+           f"--config={REPO}/configs/tiny.yaml", f"--run_dir={run}", "--progress=none",
+           f"--set=data_dir={tmp_path / 'data'}", "--set=load_gt_depth=false",
+           "--set=batch_size=4", "--set=nf_depth=16", "--set=zdim_depth=32",
+           "--set=num_epochs=1000"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 400
+        while time.time() < deadline and not (run / "checkpoints" / "ckpt-2.index").exists():
+            time.sleep(0.5)
+        assert (run / "checkpoints" / "ckpt-2.index").exists(), "no checkpoint in time"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    again = subprocess.run(cmd[:-1] + ["--set=num_epochs=2"], capture_output=True,
+                           text=True, timeout=600, cwd=REPO)
+    assert again.returncode == 0, again.stderr[-3000:]
+    # Killed at or after the end of epoch 2: the restart finds at least 2 epochs done.
+    assert "resuming" in again.stderr and "all 2 epochs are done" in again.stderr

@@ -14,7 +14,7 @@ from absl import flags
 
 # name -> (module with define_flags(fv) and main(fv, args), one-line description)
 COMMANDS = {
-    "synth": ("tfsym3d.data.synth_cli", "Render a synthetic face dataset with ground truth."),
+    "synth": ("tfsym3d.data.synth", "Render a synthetic face dataset with ground truth."),
     "train": ("tfsym3d.train", "Train a model from a YAML config (resumes a run_dir)."),
     "evaluate": ("tfsym3d.evaluate_cli", "SIDE/MAD of a checkpoint and the baselines."),
     "reconstruct": ("tfsym3d.reconstruct", "Photos -> depth, normals, albedo, mesh, GIFs."),

@@ -235,12 +235,15 @@ class Unsup3D(keras.Model):
             terms = self.compute_losses(out, replicas)
         variables = self.trainable_variables
         grads = tape.gradient(terms["loss"], variables)
+        # Weights no loss term uses (the perceptual head of netC when lam_perc is 0)
+        # have no gradient and are left alone, as torch leaves a parameter whose .grad
+        # is None.
+        pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
         if self.cfg.weight_decay:
             # The authors' torch Adam(weight_decay): L2 added to the gradients. The
             # optimiser sums gradients over replicas, so each adds its share.
-            grads = [g + (self.cfg.weight_decay / replicas) * v if g is not None else g
-                     for g, v in zip(grads, variables, strict=True)]
-        self.optimizer.apply(grads, variables)
+            pairs = [(g + (self.cfg.weight_decay / replicas) * v, v) for g, v in pairs]
+        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
         return self._update_metrics(terms, out, depth_gt, replicas)
 
     def test_step(self, data):

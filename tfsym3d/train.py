@@ -13,6 +13,7 @@ last good checkpoint as it was.
 import math
 import os
 import sys
+import warnings
 
 from absl import flags
 
@@ -166,9 +167,13 @@ def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto
         ImageSummaries(model, val_ds if val_ds is not None else train_ds, log_dir),
         SkippedFiles(counter),
     ]
-    history = model.fit(train_ds, epochs=cfg.num_epochs, initial_epoch=initial_epoch,
-                        steps_per_epoch=cfg.steps_per_epoch, validation_data=val_ds,
-                        validation_steps=cfg.val_steps, callbacks=callbacks, verbose=verbose)
+    with warnings.catch_warnings():
+        # Skipped files make the epoch length unknown to Keras; running out is expected.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        history = model.fit(train_ds, epochs=cfg.num_epochs, initial_epoch=initial_epoch,
+                            steps_per_epoch=cfg.steps_per_epoch, validation_data=val_ds,
+                            validation_steps=cfg.val_steps, callbacks=callbacks,
+                            verbose=verbose, shuffle=False)
     if guard.bad is not None:
         epoch, step, value = guard.bad
         last = manager.latest_checkpoint or "none (no epoch had finished)"

@@ -136,7 +136,7 @@ def image_dataset(root, split, image_size=64, crop=None, batch_size=64, training
 
     ds = _file_dataset(files, training, seed, shuffle_buffer, repeat)
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
-    ds = ds.filter(lambda im, ok: ok).map(lambda im, ok: im)
+    ds = ds.filter(_decoded).map(_drop_flag)
     if training:
         ds = ds.map(_random_flip(seed), num_parallel_calls=tf.data.AUTOTUNE)
     drop = training if drop_remainder is None else drop_remainder
@@ -187,12 +187,21 @@ def paired_dataset(root, split, image_size=64, crop=None, batch_size=64, trainin
 
     ds = _file_dataset([list(p) for p in pairs], training, seed, shuffle_buffer, repeat)
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
-    ds = ds.filter(lambda im, d, ok: ok).map(lambda im, d, ok: (im, d))
+    ds = ds.filter(_decoded).map(_drop_flag)
     if training:
         flip = _random_flip(seed)
-        ds = ds.map(lambda im, d: flip((im, d)), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda *pair: flip(pair), num_parallel_calls=tf.data.AUTOTUNE)
     drop = training if drop_remainder is None else drop_remainder
     return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
+
+
+def _decoded(*item):
+    """The last element of a decoded item says whether decoding worked."""
+    return item[-1]
+
+
+def _drop_flag(*item):
+    return item[0] if len(item) == 2 else item[:-1]
 
 
 def _file_dataset(files, training, seed, shuffle_buffer, repeat):

@@ -1,0 +1,74 @@
+"""Benchmark: images/s of a full training step, and the share spent outside the networks.
+
+A full step (decomposition, renderer, losses with the perceptual term on an untrained
+VGG16, backward, Adam update) of the full-size networks at 64x64, batch 16 and 64, in
+graph mode (the training default: plain tf.function, the rasterizer's visibility under
+XLA) and with the whole step compiled by XLA. Beside it, in the same run, the forward and
+backward of the five networks alone on the same batch; the share outside the networks
+is 1 - networks / step.
+
+    python scripts/bench_train.py [--batches=16,64] [--repeats=3]
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tfsym3d import Unsup3D, load_config  # noqa: E402
+from tfsym3d.model import build  # noqa: E402
+
+
+def median_time(fn, repeats):
+    fn()
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batches", default="16,64")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    print(f"{'batch':>5} {'mode':<14} {'step s':>8} {'img/s':>8} {'nets s':>8} {'outside':>8}")
+    for b in (int(v) for v in args.batches.split(",")):
+        x = tf.constant(rng.uniform(size=(b, 64, 64, 3)).astype(np.float32))
+        for mode, jit in (("graph", False), ("xla", True)):
+            cfg = load_config("configs/celeba.yaml", {"vgg16_weights": "random",
+                                                      "jit_renderer": not jit})
+            model = build(Unsup3D(cfg))
+            model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=jit)
+            model._perceptual()
+            step = tf.function(model.train_step, jit_compile=jit)
+            nets = [model.netD, model.netA, model.netL, model.netV, model.netC]
+            weights = [w for n in nets for w in n.trainable_variables]
+
+            def networks_only(x=x, nets=nets, weights=weights):
+                with tf.GradientTape() as tape:
+                    xx = x * 2.0 - 1.0
+                    outs = [n(xx, training=True) for n in nets]
+                    flat = [o for out in outs
+                            for o in (out if isinstance(out, tuple) else (out,))]
+                    loss = tf.add_n([tf.reduce_mean(o) for o in flat])
+                return tape.gradient(loss, weights)
+
+            nstep = tf.function(networks_only, jit_compile=jit)
+            t_step = median_time(lambda s=step, x=x: float(s(x)["loss"]), args.repeats)
+            t_nets = median_time(lambda s=nstep: [g.numpy() for g in s()], args.repeats)
+            print(f"{b:>5} {mode:<14} {t_step:>8.3f} {b / t_step:>8.1f} {t_nets:>8.3f} "
+                  f"{1 - t_nets / t_step:>8.1%}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
