@@ -96,7 +96,7 @@ def main():
         return tape.gradient(loss, weights)
 
     rows = {}
-    # graph: plain tf.function. graph+xla-vis: the training default (jit_renderer), the
+    # graph: plain tf.function (the training default). graph+xla-vis: jit_renderer, the
     # rasterizer's visibility pass compiled by XLA inside a plain tf.function. xla: the
     # whole step compiled.
     for mode, jit in (("graph", False), ("graph+xla-vis", False), ("xla", True)):

@@ -2,8 +2,8 @@
 
 A full step (decomposition, renderer, losses with the perceptual term on an untrained
 VGG16, backward, Adam update) of the full-size networks at 64x64, batch 16 and 64, in
-graph mode (the training default: plain tf.function, the rasterizer's visibility under
-XLA) and with the whole step compiled by XLA. Beside it, in the same run, the forward and
+graph mode (the training default: a plain tf.function) and with the whole step
+compiled by XLA. Beside it, in the same run, the forward and
 backward of the five networks alone on the same batch; the share outside the networks
 is 1 - networks / step.
 
@@ -45,8 +45,7 @@ def main():
     for b in (int(v) for v in args.batches.split(",")):
         x = tf.constant(rng.uniform(size=(b, 64, 64, 3)).astype(np.float32))
         for mode, jit in (("graph", False), ("xla", True)):
-            cfg = load_config("configs/celeba.yaml", {"vgg16_weights": "random",
-                                                      "jit_renderer": not jit})
+            cfg = load_config("configs/celeba.yaml", {"vgg16_weights": "random"})
             model = build(Unsup3D(cfg))
             model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=jit)
             model._perceptual()

@@ -34,7 +34,7 @@ class Config:
     val_steps: typing.Any = _opt(None, "Cap on validation steps; None = whole val split.")
     keep_num_checkpoint: int = _opt(2, "Epoch checkpoints kept in the run directory.")
     log_freq: int = _opt(500, "Steps between TensorBoard scalar and image summaries.")
-    jit_renderer: bool = _opt(True, "Rasterizer visibility pass under XLA (faster on CPU).")
+    jit_renderer: bool = _opt(False, "Rasterizer visibility pass under XLA (see bench).")
     # --- model: ranges ---
     min_depth: float = _opt(0.9, "Canonical depth range, lower end (camera units).")
     max_depth: float = _opt(1.1, "Canonical depth range, upper end.")
