@@ -150,3 +150,17 @@ def test_two_replicas_match_one_replica_on_the_same_global_batch():
                             text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert "LOSS" in result.stdout
+
+
+def test_perceptual_terms_reuse_the_input_features_without_changing_the_loss():
+    cfg = load_config(None, dict(TINY, lam_perc=1, vgg16_weights="random"))
+    model = Unsup3D(cfg)
+    out = model.decompose(tf.random.uniform([2, 64, 64, 3], seed=4))
+    terms = model.compute_losses(out)
+    perc = model._perceptual()
+    sigma = out["conf_sigma_percl"]
+    plain = perc(out["recon_im"][:2], out["input_im"], out["recon_mask"][:2], sigma[..., :1])
+    flip = perc(out["recon_im"][2:], out["input_im"], out["recon_mask"][2:], sigma[..., 1:])
+    assert float(terms["perc"]) == pytest.approx(float(plain), rel=1e-5)
+    assert float(terms["perc_flip"]) == pytest.approx(float(flip), rel=1e-5)
+    assert float(terms["perc"]) != pytest.approx(float(terms["perc_flip"]))

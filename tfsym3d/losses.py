@@ -112,6 +112,14 @@ class PerceptualLoss:
         the feature size -> scalar."""
         feats = self.features(self.normalise(tf.concat([im1, im2], 0)), training=False)
         f1, f2 = tf.split(feats, 2, axis=0)
+        return self.from_features(f1, f2, mask, conf_sigma, normaliser)
+
+    def feature_maps(self, im):
+        """relu3_3 features of images [B, H, W, 3] in [-1, 1]: [B, H/4, W/4, 256]."""
+        return self.features(self.normalise(im), training=False)
+
+    def from_features(self, f1, f2, mask=None, conf_sigma=None, normaliser=None):
+        """The loss between two feature maps [B, h, w, C] (see the class docstring)."""
         loss = tf.square(f1 - f2)
         if conf_sigma is not None:
             loss = loss / (2.0 * tf.square(conf_sigma) + EPS) + tf.math.log(conf_sigma + EPS)

@@ -202,13 +202,18 @@ class Unsup3D(keras.Model):
             "depth_sm": out["depth_sm"] / replicas,
         }
         if cfg.lam_perc > 0:
+            # The input's features serve both halves: VGG runs on 3B images, not 4B.
             perc = self._perceptual()
             s = cfg.image_size // 4
             channels = perc.features.output.shape[-1]
-            terms["perc"] = perc(recon, x, m, sig["conf_sigma_percl"][0],
-                                 norm(losses.pool_mask(m, s), channels))
-            terms["perc_flip"] = perc(recon_flip, x, m_flip, sig["conf_sigma_percl"][1],
-                                      norm(losses.pool_mask(m_flip, s), channels))
+            f_in = perc.feature_maps(x)
+            f_rec, f_rec_flip = tf.split(perc.feature_maps(out["recon_im"]), 2, axis=0)
+            terms["perc"] = perc.from_features(
+                f_rec, f_in, m, sig["conf_sigma_percl"][0],
+                norm(losses.pool_mask(m, s), channels))
+            terms["perc_flip"] = perc.from_features(
+                f_rec_flip, f_in, m_flip, sig["conf_sigma_percl"][1],
+                norm(losses.pool_mask(m_flip, s), channels))
         else:
             terms["perc"] = terms["perc_flip"] = tf.constant(0.0)
         lam_flip = tf.where(self.epoch < cfg.lam_flip_start_epoch, 1.0, cfg.lam_flip)
