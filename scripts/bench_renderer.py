@@ -17,12 +17,12 @@ import argparse
 import json
 import os
 import resource
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from benchlib import median_time  # noqa: E402
 
 from tfsym3d.layers import ConfNet, EDDeconv, Encoder  # noqa: E402
 from tfsym3d.renderer import Renderer, grid_sample, rasterize  # noqa: E402
@@ -37,17 +37,6 @@ def smooth_depths(rng, n, size):
         out[i] += 0.05 / 4 * sum(a[k, m] * np.cos(np.pi * (k * xx + m * yy) + ph[k, m])
                                  for k in range(4) for m in range(4))
     return out
-
-
-def timeit(fn, repeats):
-    fn()  # trace / compile
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
 
 
 def main():
@@ -103,17 +92,17 @@ def main():
         r.xla = mode == "graph+xla-vis"
         tf.config.experimental.reset_memory_stats("CPU:0")
         step = tf.function(renderer_step, jit_compile=jit)
-        rows[f"renderer fwd+bwd ({mode})"] = timeit(lambda s=step: [g.numpy() for g in s()],
-                                                    args.repeats)
+        rows[f"renderer fwd+bwd ({mode})"] = median_time(
+            lambda s=step: [g.numpy() for g in s()], args.repeats)
         peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
         rows[f"renderer peak MiB ({mode})"] = peak / 2**20
         rast = tf.function(raster_only, jit_compile=jit)
-        rows[f"rasterize {2 * b} meshes ({mode})"] = timeit(lambda s=rast: s().numpy(),
-                                                            args.repeats)
+        rows[f"rasterize {2 * b} meshes ({mode})"] = median_time(
+            lambda s=rast: s().numpy(), args.repeats)
         if mode == "graph+xla-vis":
             continue  # the networks do not use the rasterizer
         nstep = tf.function(networks_step, jit_compile=jit)
-        rows[f"5 networks fwd+bwd b={b} ({mode})"] = timeit(
+        rows[f"5 networks fwd+bwd b={b} ({mode})"] = median_time(
             lambda s=nstep: [g.numpy() for g in s()], args.repeats)
     rows["process peak RSS MiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     nets = rows[f"5 networks fwd+bwd b={b} (graph)"]

@@ -12,27 +12,32 @@ is 1 - networks / step.
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from benchlib import median_time  # noqa: E402
 
 from tfsym3d import Unsup3D, load_config  # noqa: E402
 from tfsym3d.model import build  # noqa: E402
 
 
-def median_time(fn, repeats):
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+def networks_step(x, nets):
+    """Forward and backward of the networks alone on images x (a closure: variables
+    passed as tf.function arguments would not be watched by the tape)."""
+    weights = [w for n in nets for w in n.trainable_variables]
+
+    def step():
+        with tf.GradientTape() as tape:
+            xx = x * 2.0 - 1.0
+            outs = [n(xx, training=True) for n in nets]
+            flat = [o for out in outs for o in (out if isinstance(out, tuple) else (out,))]
+            loss = tf.add_n([tf.reduce_mean(o) for o in flat])
+        return tape.gradient(loss, weights)
+
+    return step
 
 
 def main():
@@ -51,18 +56,7 @@ def main():
             model._perceptual()
             step = tf.function(model.train_step, jit_compile=jit)
             nets = [model.netD, model.netA, model.netL, model.netV, model.netC]
-            weights = [w for n in nets for w in n.trainable_variables]
-
-            def networks_only(x=x, nets=nets, weights=weights):
-                with tf.GradientTape() as tape:
-                    xx = x * 2.0 - 1.0
-                    outs = [n(xx, training=True) for n in nets]
-                    flat = [o for out in outs
-                            for o in (out if isinstance(out, tuple) else (out,))]
-                    loss = tf.add_n([tf.reduce_mean(o) for o in flat])
-                return tape.gradient(loss, weights)
-
-            nstep = tf.function(networks_only, jit_compile=jit)
+            nstep = tf.function(networks_step(x, nets), jit_compile=jit)
             t_step = median_time(lambda s=step, x=x: float(s(x)["loss"]), args.repeats)
             t_nets = median_time(lambda s=nstep: [g.numpy() for g in s()], args.repeats)
             print(f"{b:>5} {mode:<14} {t_step:>8.3f} {b / t_step:>8.1f} {t_nets:>8.3f} "

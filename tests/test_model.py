@@ -164,3 +164,16 @@ def test_perceptual_terms_reuse_the_input_features_without_changing_the_loss():
     assert float(terms["perc"]) == pytest.approx(float(plain), rel=1e-5)
     assert float(terms["perc_flip"]) == pytest.approx(float(flip), rel=1e-5)
     assert float(terms["perc"]) != pytest.approx(float(terms["perc_flip"]))
+
+
+def test_symmetry_line_marks_the_middle_columns_in_the_front_view():
+    model = Unsup3D(load_config(None, TINY))
+    out = model.decompose(tf.random.uniform([1, 64, 64, 3], seed=5))
+    out["view"] = tf.zeros_like(out["view"])  # frontal: the axis stays in the middle
+    out["recon_depth"] = out["canon_depth"]
+    out["recon_mask"] = tf.ones_like(out["recon_mask"])
+    drawn = model.symmetry_line(out).numpy()[0]
+    x = out["input_im"].numpy()[0]
+    np.testing.assert_allclose(drawn[:, 31:33], 0.5 * np.array([-1, 1, -1]) + 0.5 * x[:, 31:33],
+                               atol=1e-5)
+    np.testing.assert_allclose(drawn[:, :30], x[:, :30], atol=1e-6)

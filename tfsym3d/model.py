@@ -149,6 +149,29 @@ class Unsup3D(keras.Model):
             "recon_valid": tf.cast(recon_depth < r.background_depth, tf.float32),
         }
 
+    def symmetry_line(self, out):
+        """The canonical symmetry axis drawn on the input, for visualisation.
+
+        The two middle columns of the canonical frame are warped to the input view like
+        the canonical image is, and blended in green over the input.
+
+        Args:
+          out: a decomposition (see `decompose`).
+
+        Returns:
+          [B, H, W, 3] in [-1, 1].
+        """
+        x = out["input_im"]
+        b = tf.shape(x)[0]
+        w = self.cfg.image_size
+        axis = tf.constant([0.0] * (w // 2 - 1) + [1.0] * 2 + [0.0] * (w // 2 - 1))
+        axis = tf.broadcast_to(axis[None, None, :, None], tf.shape(x[..., :1]))
+        recon_depth, view = out["recon_depth"][:b], out["view"][:b]
+        grid = self.renderer.get_inv_warped_2d_grid(recon_depth, view)
+        line = grid_sample(axis, grid) * out["recon_mask"][:b, ..., None]
+        green = tf.constant([-1.0, 1.0, -1.0])
+        return 0.5 * line * green + (1.0 - 0.5 * line) * x
+
     def call(self, images, training=False):
         """Decomposes images [B, H, W, 3] in [0, 1] (the plain half only).
 

@@ -279,7 +279,8 @@ def visual_grids(model, images):
         return tf.tile(tf.clip_by_value(d, 0.0, 1.0)[..., None], [1, 1, 1, 3])
 
     grids = {
-        "input": images, "recon": im(out["recon_im"][:b]),
+        "input": images, "symmetry_line": im(model.symmetry_line(out)),
+        "recon": im(out["recon_im"][:b]),
         "recon_flip": im(out["recon_im"][b:]), "canon_depth": depth(out["canon_depth"][:b]),
         "canon_normal": im(out["canon_normal"][:b]), "canon_albedo": im(out["canon_albedo"][:b]),
         "canon_im": im(out["canon_im"][:b]), "recon_depth": depth(out["recon_depth"][:b]),

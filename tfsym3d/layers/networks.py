@@ -18,6 +18,21 @@ def _weighted(stack):
     return [layer for layer in stack if isinstance(layer, kinds)]
 
 
+def gn_encoder(nf, zdim, image_size):
+    """The encoder EDDeconv and ConfNet share: 4x4 stride-2 convolutions with GroupNorm
+    (none on the last) and LeakyReLU 0.2 down to 4x4, a 4x4 valid convolution to zdim,
+    ReLU. Returns the list of layers."""
+    stack = []
+    n_down = num_stages(image_size, 4)
+    for i in range(n_down):
+        ch = nf * min(2 ** i, 8)
+        stack += conv(ch, 4, 2, 1, name=f"enc_conv{i + 1}")
+        if i < n_down - 1:
+            stack.append(group_norm(ch, nf, f"enc_gn{i + 1}"))
+        stack += activation("lrelu", f"enc_lrelu{i + 1}")
+    return stack + conv(zdim, 4, name="enc_conv_z") + activation("relu", "enc_relu_z")
+
+
 @keras.saving.register_keras_serializable(package="tfsym3d")
 class Encoder(keras.Model):
     """Image -> vector: the light (cout=4) and view (cout=6) networks.
@@ -91,16 +106,8 @@ class EDDeconv(keras.Model):
         super().__init__(**kwargs)
         self.cout, self.nf, self.zdim, self.image_size = cout, nf, zdim, image_size
         self.final_activation = final_activation
-        stack = []
         # --- graph: encoder ---
-        n_down = num_stages(image_size, 4)
-        for i in range(n_down):
-            ch = nf * min(2 ** i, 8)
-            stack += conv(ch, 4, 2, 1, name=f"enc_conv{i + 1}")
-            if i < n_down - 1:
-                stack.append(group_norm(ch, nf, f"enc_gn{i + 1}"))
-            stack += activation("lrelu", f"enc_lrelu{i + 1}")
-        stack += conv(zdim, 4, name="enc_conv_z") + activation("relu", "enc_relu_z")
+        stack = gn_encoder(nf, zdim, image_size)
         # --- graph: decoder ---
         stack += deconv(nf * 8, 4, name="dec_deconv0") + activation("relu", "dec_relu0a")
         stack += conv(nf * 8, 3, 1, 1, name="dec_conv0") + activation("relu", "dec_relu0b")
@@ -154,16 +161,8 @@ class ConfNet(keras.Model):
     def __init__(self, nf=64, zdim=128, image_size=64, **kwargs):
         super().__init__(**kwargs)
         self.nf, self.zdim, self.image_size = nf, zdim, image_size
-        trunk = []
         # --- graph: shared trunk ---
-        n_down = num_stages(image_size, 4)
-        for i in range(n_down):
-            ch = nf * min(2 ** i, 8)
-            trunk += conv(ch, 4, 2, 1, name=f"enc_conv{i + 1}")
-            if i < n_down - 1:
-                trunk.append(group_norm(ch, nf, f"enc_gn{i + 1}"))
-            trunk += activation("lrelu", f"enc_lrelu{i + 1}")
-        trunk += conv(zdim, 4, name="enc_conv_z") + activation("relu", "enc_relu_z")
+        trunk = gn_encoder(nf, zdim, image_size)
         trunk += deconv(nf * 8, 4, name="dec_deconv0") + activation("relu", "dec_relu0")
         n_up = num_stages(image_size, 16)
         for i in range(n_up):
