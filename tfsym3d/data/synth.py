@@ -19,7 +19,6 @@ position and depth of LANDMARKS as seen in the image. Deterministic for a seed.
 """
 
 import csv
-import math
 import os
 import sys
 
@@ -128,16 +127,20 @@ def canonical_maps(p, i, size, rng):
     return depth.astype(np.float32), np.clip(albedo, 0, 1).astype(np.float32), mask
 
 
-def render_batch(p, idx, size, rng):
-    """Renders samples idx. Returns images [n, S, S, 3] in [0, 1], depth [n, S, S]
-    (camera units, inf on background) and landmarks [n, L, 3] (u, v pixels, depth)."""
-    import tensorflow as tf
+def render_batch(p, idx, size, seed):
+    """Renders samples idx; sample i draws its random details from (seed, i) alone, so the
+    result does not depend on the batching.
 
+    Returns images [n, S, S, 3] in [0, 1], depth [n, S, S] (camera units, inf on
+    background) and landmarks [n, L, 3] (u, v pixels, depth)."""
     from tfsym3d.renderer import Renderer, interpolate, project, rasterize, transform_points
 
     big = 2 * size
     r = Renderer(big, 10.0, MIN_DEPTH, MAX_DEPTH, 1.0)
-    depths, albedos, masks = zip(*(canonical_maps(p, i, big, rng) for i in idx), strict=True)
+    rngs = [np.random.default_rng([seed, int(i)]) for i in idx]
+    depths, albedos, masks = zip(*(canonical_maps(p, i, big, g)
+                                   for i, g in zip(idx, rngs, strict=True)),
+                                 strict=True)
     depth = np.stack(depths)
     albedo = np.stack(albedos)
     normal = r.get_normal_from_depth(depth).numpy()
@@ -160,7 +163,7 @@ def render_batch(p, idx, size, rng):
     # Background: a random vertical gradient with noise.
     t = np.linspace(0, 1, big)[None, :, None, None]
     bg = p["bg"][idx, 0][:, None, None] * (1 - t) + p["bg"][idx, 1][:, None, None] * t
-    bg = bg + rng.normal(0, 0.03, bg.shape[:1] + (big, big, 3))
+    bg = bg + np.stack([g.normal(0, 0.03, (big, big, 3)) for g in rngs])
     image = np.where(cover[..., None], colour, np.clip(bg, 0, 1))
     image = image.reshape(len(idx), size, 2, size, 2, 3).mean(axis=(2, 4))
     z4 = zbig.reshape(len(idx), size, 2, size, 2)
@@ -178,7 +181,6 @@ def render_batch(p, idx, size, rng):
     pts = transform_points(np.stack(pts).astype(np.float32), view, 1.0)
     uv = project(pts, r.K).numpy() / 2.0 - 0.25  # pixel centres of the 2x grid -> output
     landmarks = np.concatenate([uv, pts.numpy()[..., 2:]], -1)
-    del tf
     return image.astype(np.float32), depth_out.astype(np.float32), landmarks
 
 
@@ -209,8 +211,7 @@ def generate(out, num, image_size=64, seed=0, batch=64):
         rows = []
         for b0 in range(lo, hi, batch):
             idx = np.arange(b0, min(b0 + batch, hi))
-            images, depth, landmarks = render_batch(params, idx, image_size,
-                                                    np.random.default_rng([seed, b0]))
+            images, depth, landmarks = render_batch(params, idx, image_size, seed)
             for k, i in enumerate(idx):
                 name = f"{i:06d}"
                 Image.fromarray((images[k] * 255 + 0.5).astype(np.uint8)).save(
@@ -235,5 +236,3 @@ def generate(out, num, image_size=64, seed=0, batch=64):
         counts[split] = hi - lo
     return counts
 
-
-__all__ = ["LANDMARKS", "generate", "math"]
