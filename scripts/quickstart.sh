@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${TFSYM3D:-.venv/bin/tfsym3d}
 OUT=${OUT:-runs/quickstart}
-NUM=${NUM:-600}
-EPOCHS=${EPOCHS:-3}
+NUM=${NUM:-400}
+EPOCHS=${EPOCHS:-2}
 
 echo "== 1/2 synthesise $NUM images into $OUT/data"
 "$BIN" synth --out="$OUT/data" --num="$NUM" --seed=0

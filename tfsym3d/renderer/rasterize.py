@@ -14,7 +14,7 @@ Visibility is one pass over (triangle, candidate pixel) pairs. Each pair's key p
 float32 bit pattern of its depth (positive floats sort like their bit patterns) above the
 face id in an int64, and `unsorted_segment_min` per pixel keeps the nearest surface,
 ties broken by the lower face id. Candidate pixels come from a `window` x `window` block
-(1x1 by default) at the corner of each triangle's pixel bounding box; triangles whose
+(2x2 by default) at the corner of each triangle's pixel bounding box; triangles whose
 box is larger get more blocks, processed in fixed-size chunks by a while loop, so
 coverage is exact for triangles of any size while every tensor keeps a static shape
 (XLA compiles it).
@@ -36,7 +36,7 @@ MIN_AREA = 1e-10  # square pixels (twice the signed area, as the edge functions 
 _EMPTY_KEY = tf.int64.max
 
 
-def rasterize(vertices, faces, K, image_shape, near=1e-3, window=1, chunk=None, xla=False):
+def rasterize(vertices, faces, K, image_shape, near=1e-3, window=2, chunk=None, xla=False):
     """Rasterizes batched triangle meshes with a z-buffer.
 
     Args:
@@ -46,8 +46,8 @@ def rasterize(vertices, faces, K, image_shape, near=1e-3, window=1, chunk=None, 
       image_shape: (H, W), python ints.
       near: triangles with any vertex at z <= near are dropped (camera units).
       window: side of the candidate block per triangle, in pixels (a speed knob; the
-        result does not depend on it). 1 suits pixel-grid meshes, whose triangles
-        mostly cover at most one pixel centre: 2x faster than 2 in graph mode.
+        result does not depend on it). 1 is ~1.2x faster on smooth depth meshes, 2 is
+        ~2x faster on rough ones (long thin triangles), as early in training.
       chunk: number of extra blocks per loop iteration for triangles larger than one
         block (a speed/memory knob; default B * F // 16, at least 1024).
 
