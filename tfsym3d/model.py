@@ -211,8 +211,14 @@ class Unsup3D(keras.Model):
         b = tf.shape(x)[0]
         mask = out["recon_mask"]
 
-        def norm(m, channels):
-            return None if replicas == 1 else _global_count(m, channels)
+        def norm(m, channels, pooled_to=None):
+            """The global count for masked means (None: the local one). The mask is
+            pooled to the feature size only when a global count is needed."""
+            if replicas == 1:
+                return None
+            if pooled_to is not None:
+                m = losses.pool_mask(m, pooled_to)
+            return _global_count(m, channels)
 
         sig = {key: (out[key][..., :1], out[key][..., 1:]) if key in out else (None, None)
                for key in ("conf_sigma_l1", "conf_sigma_percl")}
@@ -232,11 +238,9 @@ class Unsup3D(keras.Model):
             f_in = perc.feature_maps(x)
             f_rec, f_rec_flip = tf.split(perc.feature_maps(out["recon_im"]), 2, axis=0)
             terms["perc"] = perc.from_features(
-                f_rec, f_in, m, sig["conf_sigma_percl"][0],
-                norm(losses.pool_mask(m, s), channels))
+                f_rec, f_in, m, sig["conf_sigma_percl"][0], norm(m, channels, s))
             terms["perc_flip"] = perc.from_features(
-                f_rec_flip, f_in, m_flip, sig["conf_sigma_percl"][1],
-                norm(losses.pool_mask(m_flip, s), channels))
+                f_rec_flip, f_in, m_flip, sig["conf_sigma_percl"][1], norm(m_flip, channels, s))
         else:
             terms["perc"] = terms["perc_flip"] = tf.constant(0.0)
         lam_flip = tf.where(self.epoch < cfg.lam_flip_start_epoch, 1.0, cfg.lam_flip)
