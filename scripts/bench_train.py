@@ -4,10 +4,11 @@ A full step (decomposition, renderer, losses with the perceptual term on an untr
 VGG16, backward, Adam update) of the full-size networks at 64x64, batch 16 and 64, in
 graph mode (the training default: a plain tf.function) and with the whole step
 compiled by XLA. Beside it, in the same run, the forward and
-backward of the five networks alone on the same batch; the share outside the networks
-is 1 - networks / step.
+backward of the five networks alone on the same batch, timed alternately with the step
+so that drifts of this machine's speed hit both; the share outside the networks is
+1 - networks / step (medians).
 
-    python scripts/bench_train.py [--batches=16,64] [--repeats=3]
+    python scripts/bench_train.py [--batches=16,64] [--repeats=5] [--modes=graph,xla]
 """
 
 import argparse
@@ -18,18 +19,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from benchlib import median_time  # noqa: E402
+from benchlib import interleaved_times  # noqa: E402
 
 from tfsym3d import Unsup3D, load_config  # noqa: E402
 from tfsym3d.model import build  # noqa: E402
 
 
-def networks_step(x, nets):
-    """Forward and backward of the networks alone on images x (a closure: variables
-    passed as tf.function arguments would not be watched by the tape)."""
+def networks_step(nets):
+    """Forward and backward of the networks alone on images x (the weights are closed
+    over: Keras variables cannot be tf.function arguments; the images are an argument,
+    so that XLA does not constant-fold the networks)."""
     weights = [w for n in nets for w in n.trainable_variables]
 
-    def step():
+    def step(x):
         with tf.GradientTape() as tape:
             xx = x * 2.0 - 1.0
             outs = [n(xx, training=True) for n in nets]
@@ -43,22 +45,27 @@ def networks_step(x, nets):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", default="16,64")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--modes", default="graph,xla",
+                        help="graph (the training default) and/or xla (whole step compiled)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     print(f"{'batch':>5} {'mode':<14} {'step s':>8} {'img/s':>8} {'nets s':>8} {'outside':>8}")
     for b in (int(v) for v in args.batches.split(",")):
         x = tf.constant(rng.uniform(size=(b, 64, 64, 3)).astype(np.float32))
-        for mode, jit in (("graph", False), ("xla", True)):
+        for mode in args.modes.split(","):
+            jit = {"graph": False, "xla": True}[mode]
             cfg = load_config("configs/celeba.yaml", {"vgg16_weights": "random"})
             model = build(Unsup3D(cfg))
             model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=jit)
             model._perceptual()
+            model.optimizer.build(model.trainable_variables)
             step = tf.function(model.train_step, jit_compile=jit)
             nets = [model.netD, model.netA, model.netL, model.netV, model.netC]
-            nstep = tf.function(networks_step(x, nets), jit_compile=jit)
-            t_step = median_time(lambda s=step, x=x: float(s(x)["loss"]), args.repeats)
-            t_nets = median_time(lambda s=nstep: [g.numpy() for g in s()], args.repeats)
+            nstep = tf.function(networks_step(nets), jit_compile=jit)
+            t_step, t_nets = interleaved_times(
+                [lambda s=step, x=x: float(s(x)["loss"]),
+                 lambda s=nstep, x=x: [g.numpy() for g in s(x)]], args.repeats)
             print(f"{b:>5} {mode:<14} {t_step:>8.3f} {b / t_step:>8.1f} {t_nets:>8.3f} "
                   f"{1 - t_nets / t_step:>8.1%}", flush=True)
 

@@ -35,6 +35,10 @@ class Config:
     keep_num_checkpoint: int = _opt(2, "Epoch checkpoints kept in the run directory.")
     log_freq: int = _opt(500, "Steps between TensorBoard scalar and image summaries.")
     jit_renderer: bool = _opt(False, "Rasterizer visibility pass under XLA (see bench).")
+    fuse_renderer: bool = _opt(True, "Renderer per-pixel arithmetic (normals, sampling, "
+                               "depth) compiled with XLA; off where XLA is unavailable.")
+    fuse_optimizer: bool = _opt(True, "On one device, the Adam update (with the L2 decay) "
+                                "compiled with XLA: one fused pass over the weights.")
     # --- model: ranges ---
     min_depth: float = _opt(0.9, "Canonical depth range, lower end (camera units).")
     max_depth: float = _opt(1.1, "Canonical depth range, upper end.")

@@ -20,7 +20,8 @@ import tensorflow as tf
 from tfsym3d import losses, metrics
 from tfsym3d.config import Config
 from tfsym3d.layers import ConfNet, EDDeconv, Encoder
-from tfsym3d.renderer import Renderer, grid_sample
+from tfsym3d.renderer import Renderer
+from tfsym3d.renderer.xla import in_xla_context
 
 LOSS_NAMES = ("loss", "l1", "l1_flip", "perc", "perc_flip", "depth_sm")
 
@@ -48,7 +49,8 @@ class Unsup3D(keras.Model):
         self.cfg = cfg
         s = cfg.image_size
         self.renderer = Renderer(s, cfg.fov, cfg.min_depth, cfg.max_depth,
-                                 cfg.rot_center_depth, xla=cfg.jit_renderer)
+                                 cfg.rot_center_depth, xla=cfg.jit_renderer,
+                                 fused=cfg.fuse_renderer)
         # --- graph ---
         self.netD = EDDeconv(1, cfg.nf_depth, cfg.zdim_depth, s, None, name="netD")
         self.netA = EDDeconv(3, cfg.nf_depth, cfg.zdim_depth, s, "tanh", name="netA")
@@ -58,6 +60,7 @@ class Unsup3D(keras.Model):
             else None
         # ---
         self.perceptual = None
+        self._fused_apply = None
         self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name="epoch")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
         self.depth_trackers = {name: keras.metrics.Mean(name=name) for name in ("side", "mad")}
@@ -145,7 +148,7 @@ class Unsup3D(keras.Model):
             "canon_normal": normal, "canon_diffuse_shading": diffuse,
             "canon_shading": shading, "canon_im": canon_im, "recon_depth": recon_depth,
             "recon_normal": r.get_normal_from_depth(recon_depth),
-            "recon_im": grid_sample(canon_im, grid),
+            "recon_im": r.grid_sample(canon_im, grid),
             "recon_valid": tf.cast(recon_depth < r.background_depth, tf.float32),
         }
 
@@ -168,7 +171,7 @@ class Unsup3D(keras.Model):
         axis = tf.broadcast_to(axis[None, None, :, None], tf.shape(x[..., :1]))
         recon_depth, view = out["recon_depth"][:b], out["view"][:b]
         grid = self.renderer.get_inv_warped_2d_grid(recon_depth, view)
-        line = grid_sample(axis, grid) * out["recon_mask"][:b, ..., None]
+        line = self.renderer.grid_sample(axis, grid) * out["recon_mask"][:b, ..., None]
         green = tf.constant([-1.0, 1.0, -1.0])
         return 0.5 * line * green + (1.0 - 0.5 * line) * x
 
@@ -271,12 +274,28 @@ class Unsup3D(keras.Model):
         # have no gradient and are left alone, as torch leaves a parameter whose .grad
         # is None.
         pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
+        grads, variables = [g for g, _ in pairs], [v for _, v in pairs]
+        if replicas == 1 and self.cfg.fuse_optimizer and not in_xla_context():
+            # The variables are closed over (Keras variables cannot be tf.function
+            # arguments); the set that gets gradients is fixed for a model.
+            key = tuple(id(v) for v in variables)
+            if self._fused_apply is None or self._fused_apply[0] != key:
+                def apply(grads_):
+                    self._apply_gradients(grads_, variables, 1)
+
+                self._fused_apply = (key, tf.function(apply, jit_compile=True))
+            self._fused_apply[1](grads)
+        else:
+            self._apply_gradients(grads, variables, replicas)
+        return self._update_metrics(terms, out, depth_gt, replicas)
+
+    def _apply_gradients(self, grads, variables, replicas):
         if self.cfg.weight_decay:
             # The authors' torch Adam(weight_decay): L2 added to the gradients. The
             # optimiser sums gradients over replicas, so each adds its share.
-            pairs = [(g + (self.cfg.weight_decay / replicas) * v, v) for g, v in pairs]
-        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-        return self._update_metrics(terms, out, depth_gt, replicas)
+            grads = [g + (self.cfg.weight_decay / replicas) * v
+                     for g, v in zip(grads, variables, strict=True)]
+        self.optimizer.apply(grads, variables)
 
     def test_step(self, data):
         images, depth_gt = _unpack(data)
