@@ -1,4 +1,5 @@
-"""Depth accuracy on data with ground truth: SIDE and MAD (the paper's Table 1).
+"""Accuracy on data with ground truth: SIDE and MAD (the paper's Table 1), the
+constant-depth baseline, viewpoint errors and the landmark depth correlation.
 
 Depth maps are [B, H, W] in camera units. Both metrics use the mask of ARCHITECTURE.md:
 ground-truth foreground (depth below its per-image maximum) eroded by one pixel, times
@@ -7,6 +8,7 @@ the predicted valid mask (recon_depth below max_depth + margin) eroded by one pi
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -75,3 +77,76 @@ def depth_errors(recon_depth, depth_gt, renderer):
     normal_pred = renderer.get_normal_from_depth(recon_depth)
     normal_gt = renderer.get_normal_from_depth(depth_gt)
     return side(recon_depth, depth_gt, mask), mad(normal_pred, normal_gt, mask)
+
+
+def null_depth(shape, renderer):
+    """The constant-depth baseline: the middle of the depth range everywhere, [B, H, W]."""
+    return tf.fill(shape, (renderer.min_depth + renderer.max_depth) / 2.0)
+
+
+def summarise(values):
+    """{"mean", "std", "n"} of a 1-D sequence of per-image values (NaN-free)."""
+    values = np.asarray(values, np.float64)
+    return {"mean": float(values.mean()) if values.size else float("nan"),
+            "std": float(values.std()) if values.size else float("nan"),
+            "n": int(values.size)}
+
+
+def view_errors(pred_degrees, true_degrees):
+    """Viewpoint errors (as in the self-supervised viewpoint literature): mean absolute
+    error in degrees of pitch (elevation), yaw (azimuth) and roll (tilt), raw and after
+    removing each angle's mean offset (a learned canonical frame need not be frontal).
+
+    Args:
+      pred_degrees, true_degrees: [N, 3] (pitch, yaw, roll), degrees.
+
+    Returns:
+      {"pitch"|"yaw"|"roll": {"mae": degrees, "mae_debiased": degrees, "offset": degrees}}.
+    """
+    diff = np.asarray(pred_degrees, np.float64) - np.asarray(true_degrees, np.float64)
+    diff = (diff + 180.0) % 360.0 - 180.0
+    out = {}
+    for k, name in enumerate(("pitch", "yaw", "roll")):
+        d = diff[:, k]
+        offset = float(d.mean()) if d.size else 0.0
+        out[name] = {"mae": float(np.abs(d).mean()) if d.size else float("nan"),
+                     "mae_debiased": float(np.abs(d - offset).mean()) if d.size
+                     else float("nan"),
+                     "offset": offset}
+    return out
+
+
+def keypoint_depth_correlation(pred, true):
+    """The depth-correlation score of the paper's 3DFAW table (from DepthNet): for each
+    landmark, the Pearson correlation over the images of predicted and true depth,
+    summed over the landmarks (a perfect score is the number of landmarks).
+
+    Args:
+      pred, true: [N, L] depths at the landmarks (any units; the score is invariant to
+        per-landmark affine changes).
+
+    Returns:
+      (score, per-landmark correlations [L]); a landmark whose depths do not vary scores 0.
+    """
+    pred = np.asarray(pred, np.float64)
+    true = np.asarray(true, np.float64)
+    pc = pred - pred.mean(0)
+    tc = true - true.mean(0)
+    denom = np.sqrt((pc ** 2).sum(0) * (tc ** 2).sum(0))
+    corr = np.where(denom > 0, (pc * tc).sum(0) / np.where(denom > 0, denom, 1.0), 0.0)
+    return float(corr.sum()), corr
+
+
+def sample_points(depth, uv):
+    """Bilinear values of maps [B, H, W] at pixel positions uv [B, L, 2] (u right, v down,
+    pixel centres at integers; clamped to the image): -> [B, L]."""
+    depth = np.asarray(depth, np.float64)
+    b, h, w = depth.shape
+    u = np.clip(np.asarray(uv, np.float64)[..., 0], 0, w - 1)
+    v = np.clip(np.asarray(uv, np.float64)[..., 1], 0, h - 1)
+    u0 = np.minimum(np.floor(u).astype(int), w - 2)
+    v0 = np.minimum(np.floor(v).astype(int), h - 2)
+    fu, fv = u - u0, v - v0
+    i = np.arange(b)[:, None]
+    return ((1 - fu) * (1 - fv) * depth[i, v0, u0] + fu * (1 - fv) * depth[i, v0, u0 + 1]
+            + (1 - fu) * fv * depth[i, v0 + 1, u0] + fu * fv * depth[i, v0 + 1, u0 + 1])

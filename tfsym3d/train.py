@@ -110,7 +110,8 @@ def make_datasets(cfg, counter=None):
     return train_ds, val_ds
 
 
-def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto"):
+def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto",
+          callbacks=()):
     """Trains (or resumes) a run. Returns (model, history).
 
     Args:
@@ -119,6 +120,7 @@ def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto
       strategy: a tf.distribute strategy (default: the current one).
       train_ds, val_ds: datasets to use instead of cfg.data_dir's (tests).
       verbose: Keras fit verbosity.
+      callbacks: extra Keras callbacks (e.g. a time limit), run after the built-in ones.
     """
     import keras
     import tensorflow as tf
@@ -166,6 +168,7 @@ def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto
         keras.callbacks.TensorBoard(log_dir, update_freq=max(cfg.log_freq, 1)),
         ImageSummaries(model, val_ds if val_ds is not None else train_ds, log_dir),
         SkippedFiles(counter),
+        *callbacks,
     ]
     with warnings.catch_warnings():
         # Skipped files make the epoch length unknown to Keras; running out is expected.

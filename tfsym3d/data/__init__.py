@@ -1,5 +1,17 @@
-"""Data: tf.data pipelines and the synthetic dataset generator."""
+"""Data: tf.data pipelines, the synthetic dataset generator, dataset preparation.
 
-from tfsym3d.data.folder import SkipCounter, image_dataset, list_images, paired_dataset, split_dir
+Names are imported lazily, so that commands that do not need TensorFlow (`tfsym3d synth
+--help`, the preparation scripts) do not load it."""
 
-__all__ = ["SkipCounter", "image_dataset", "list_images", "paired_dataset", "split_dir"]
+import importlib
+
+_EXPORTS = {"SkipCounter": "folder", "image_dataset": "folder", "list_images": "folder",
+            "paired_dataset": "folder", "split_dir": "folder"}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"tfsym3d.data.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'tfsym3d.data' has no attribute {name!r}")

@@ -138,7 +138,7 @@ def image_dataset(root, split, image_size=64, crop=None, batch_size=64, training
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
     ds = ds.filter(_decoded).map(_drop_flag)
     if training:
-        ds = ds.map(_random_flip(seed), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = _random_flips(ds, seed)
     drop = training if drop_remainder is None else drop_remainder
     return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
 
@@ -189,8 +189,7 @@ def paired_dataset(root, split, image_size=64, crop=None, batch_size=64, trainin
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
     ds = ds.filter(_decoded).map(_drop_flag)
     if training:
-        flip = _random_flip(seed)
-        ds = ds.map(lambda *pair: flip(pair), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = _random_flips(ds, seed)
     drop = training if drop_remainder is None else drop_remainder
     return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
 
@@ -214,16 +213,20 @@ def _file_dataset(files, training, seed, shuffle_buffer, repeat):
     return ds
 
 
-def _random_flip(seed):
-    """Flips an image [H, W, C] (or a tuple of such and depth [H, W]) with p = 0.5."""
-    gen = tf.random.Generator.from_seed(seed) if seed is not None else \
-        tf.random.Generator.from_non_deterministic_state()
+def _random_flips(ds, seed):
+    """Flips each element (an image [H, W, C], or a tuple of it and depth [H, W])
+    horizontally with p = 0.5. The coins come from their own seeded stream zipped with
+    the elements, so a seed gives the same flips whatever the parallelism; a new
+    sequence each epoch."""
+    coins = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
 
-    def flip(item):
-        do = gen.uniform([]) < 0.5
+    def flip(item, coin):
+        do = coin % 2 == 0
         if isinstance(item, tuple):
             return tuple(tf.cond(do, lambda t=t: tf.reverse(t, [1]), lambda t=t: t)
                          for t in item)
         return tf.cond(do, lambda: tf.reverse(item, [1]), lambda: item)
 
-    return flip
+    ds = tf.data.Dataset.zip((ds, coins))
+    return ds.map(lambda item, coin: flip(item, coin), num_parallel_calls=tf.data.AUTOTUNE,
+                  deterministic=seed is not None)

@@ -1,0 +1,151 @@
+"""The tf.data pipelines on small folders made here: mixed formats and modes, EXIF
+orientation, 16-bit images, a corrupt file, empty and missing folders, determinism;
+and the synthetic generator's depth against an independent re-rendering."""
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests import reference as ref
+from tfsym3d.data import SkipCounter, image_dataset, paired_dataset
+from tfsym3d.data.folder import load_rgb
+
+
+def _gradient(h, w):
+    """An RGB test card: red grows to the right, green grows downwards."""
+    r = np.tile(np.linspace(0, 255, w), (h, 1))
+    g = np.tile(np.linspace(0, 255, h)[:, None], (1, w))
+    return np.stack([r, g, np.full((h, w), 60.0)], -1).astype(np.uint8)
+
+
+def _write_mixed(folder):
+    folder.mkdir(parents=True)
+    card = _gradient(24, 32)
+    Image.fromarray(card).save(folder / "a.png")
+    Image.fromarray(card).save(folder / "b.jpg", quality=95)
+    (folder / "deeper").mkdir()
+    Image.fromarray(card).save(folder / "deeper" / "c.bmp")
+    Image.fromarray(card).save(folder / "deeper" / "d.webp", lossless=True)
+    Image.fromarray(card).convert("P").save(folder / "e.png")  # palette
+    Image.fromarray(card[..., 0]).save(folder / "f.png")  # greyscale
+    Image.fromarray(card).convert("RGBA").save(folder / "g.png")
+    Image.fromarray(card[..., 1].astype(np.uint16) * 257).save(folder / "h.png")  # 16-bit
+    (folder / "notes.txt").write_text("not an image, not listed")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+
+
+def test_mixed_formats_load_and_a_corrupt_file_is_skipped_and_counted(tmp_path, capsys):
+    _write_mixed(tmp_path / "test")
+    counter = SkipCounter()
+    ds = image_dataset(str(tmp_path), "test", image_size=16, batch_size=4, counter=counter)
+    batches = [b.numpy() for b in ds]
+    images = np.concatenate(batches)
+    assert images.shape == (8, 16, 16, 3)  # 9 image files, one unreadable
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    assert counter.take() == [str(tmp_path / "test" / "broken.png")]
+    assert "broken.png" in capsys.readouterr().err
+    # Colour images keep the test card's layout: red grows to the right.
+    colour = images[:5]
+    assert np.all(colour[:, 8, -2, 0] > colour[:, 8, 1, 0] + 0.5)
+
+
+def test_exif_orientation_is_honoured(tmp_path):
+    card = _gradient(20, 30)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    Image.fromarray(card).save(tmp_path / "rot.jpg", exif=exif, quality=95)
+    got = load_rgb(str(tmp_path / "rot.jpg"))
+    assert got.shape == (30, 20, 3)  # displayed upright: portrait
+    # After a 90 degree clockwise turn, green (downwards before) grows to the left.
+    assert got[15, 1, 1] > got[15, -2, 1] + 0.5
+
+
+def test_empty_and_missing_folders_are_clear_errors(tmp_path):
+    (tmp_path / "empty" / "test").mkdir(parents=True)
+    (tmp_path / "empty" / "test" / "readme.txt").write_text("no images")
+    with pytest.raises(ValueError, match="no image files"):
+        image_dataset(str(tmp_path / "empty"), "test")
+    with pytest.raises(ValueError, match="nowhere: no 'train' folder"):
+        image_dataset(str(tmp_path / "nowhere"), "train")
+
+
+def test_training_order_and_flips_are_deterministic_for_a_seed(tmp_path):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(
+            folder / f"{i:02d}.png")
+
+    def first_epoch(seed):
+        ds = image_dataset(str(tmp_path), "train", image_size=16, batch_size=4,
+                           training=True, seed=seed)
+        return np.concatenate([b.numpy() for b in ds])
+
+    a, b, c = first_epoch(5), first_epoch(5), first_epoch(6)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_paired_dataset_reads_16_bit_depth(tmp_path):
+    from tfsym3d.data.synth import generate
+
+    generate(str(tmp_path), 12, image_size=16, seed=1, batch=12)
+    images, depth = next(iter(paired_dataset(str(tmp_path), "train", image_size=16,
+                                             batch_size=64)))
+    assert images.shape[1:] == (16, 16, 3) and depth.shape[1:] == (16, 16)
+    d = depth.numpy()
+    assert d.min() >= 0.9 - 1e-6 and d.max() <= 1.1 + 1e-6
+    # 16-bit depth resolves more than 256 levels inside a face.
+    assert len(np.unique(d[d < 1.1 - 1e-6])) > 100
+
+
+def test_generator_depth_matches_an_independent_rendering(tmp_path):
+    """Re-render sample 0 from its canonical shape and the view written to gt.csv with
+    the numpy z-buffer of tests/reference.py; the written 16-bit depth must agree, and
+    the landmarks of gt.csv must lie on that surface."""
+    from tfsym3d.data import synth
+    from tfsym3d.metrics import depth_from_png
+
+    size = 16
+    synth.generate(str(tmp_path), 10, image_size=size, seed=2, batch=10)
+    with open(tmp_path / "train" / "gt.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert row["name"] == "000000"
+    params = synth.sample_params(np.random.default_rng(2), 10)
+    big = 2 * size
+    depth, _, mask = synth.canonical_maps(params, 0, big, np.random.default_rng([2, 0]))
+    K = ref.intrinsics(big, 10.0)
+    verts, faces = ref.grid_mesh(depth, K)
+    view = [np.radians(float(row["pitch"])), np.radians(float(row["yaw"])),
+            np.radians(float(row["roll"])), float(row["tx"]), float(row["ty"]), 0.0]
+    verts = ref.view_transform(verts, view, 1.0)
+    keep = mask.reshape(-1)[faces].all(axis=1)  # triangles on the head only
+    want, _ = ref.zbuffer(verts, faces[keep], K, big, big)
+    z4 = want.reshape(size, 2, size, 2)
+    full = np.isfinite(z4).all(axis=(1, 3))
+    want_small = z4.mean(axis=(1, 3))
+
+    png = np.asarray(Image.open(tmp_path / "train" / "depth" / "000000_depth.png"),
+                     np.float64) / 65535.0
+    got = depth_from_png(png, synth.MIN_DEPTH, synth.MAX_DEPTH)
+    fg = png > 0
+    assert fg.mean() > 0.2  # the head fills a good part of the image
+    # Pixels whose four sub-pixels all see the head agree to the 16-bit precision.
+    agree = fg & full
+    assert agree.sum() >= 0.9 * full.sum()
+    np.testing.assert_allclose(got[agree], want_small[agree], atol=2e-4)
+    # Landmarks (u, v in output pixels; z) lie on the rendered surface where visible.
+    names = [k[:-2] for k in row if k.endswith("_z")]
+    seen, close = 0, 0
+    for name in names:
+        u, v, z = (float(row[f"{name}_{c}"]) for c in "uvz")
+        ui, vi = int(round(u)), int(round(v))
+        if 1 <= ui < size - 1 and 1 <= vi < size - 1 and agree[vi, ui]:
+            seen += 1
+            # The surface seen there is never behind the landmark (it may occlude it).
+            assert got[vi, ui] < z + 0.02, name
+            close += abs(got[vi, ui] - z) < 0.02
+    assert seen >= len(names) // 2 and close >= seen // 2

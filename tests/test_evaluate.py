@@ -1,0 +1,140 @@
+"""Evaluation: viewpoint and landmark metrics against hand-computed cases, the baselines
+and the `tfsym3d evaluate` command's outputs on a small synthetic split."""
+
+import csv
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tfsym3d import cli, metrics
+from tfsym3d.data.synth import LANDMARKS, generate
+
+
+def run(argv):
+    """Runs the command line in this process; returns its exit status."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(argv)
+    return exit_info.value.code
+
+
+def test_view_errors_raw_and_with_the_offset_removed():
+    true = np.array([[0.0, 10.0, 0.0], [10.0, -20.0, 5.0], [-5.0, 30.0, -5.0]])
+    pred = true + np.array([[3.0, 1.0, 0.0], [3.0, -1.0, 0.0], [3.0, 0.0, 0.0]])
+    got = metrics.view_errors(pred, true)
+    assert got["pitch"]["mae"] == pytest.approx(3.0)
+    assert got["pitch"]["offset"] == pytest.approx(3.0)
+    assert got["pitch"]["mae_debiased"] == pytest.approx(0.0, abs=1e-12)
+    assert got["yaw"]["mae"] == pytest.approx(2.0 / 3.0)
+    assert got["roll"]["mae"] == 0.0
+    # Differences wrap around: 179 vs -179 is 2 degrees apart.
+    wrapped = metrics.view_errors([[179.0, 0, 0]], [[-179.0, 0, 0]])
+    assert wrapped["pitch"]["mae"] == pytest.approx(2.0)
+
+
+def test_keypoint_depth_correlation():
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=(20, 5))
+    score, corr = metrics.keypoint_depth_correlation(3.0 * true + 7.0, true)
+    assert score == pytest.approx(5.0)  # perfect: the number of landmarks
+    anti, _ = metrics.keypoint_depth_correlation(-true, true)
+    assert anti == pytest.approx(-5.0)
+    # A hand case for one landmark: pred (1, 2, 3) vs true (1, 3, 2) -> r = 0.5.
+    score, corr = metrics.keypoint_depth_correlation([[1.0], [2.0], [3.0]],
+                                                     [[1.0], [3.0], [2.0]])
+    assert score == pytest.approx(0.5)
+    flat, _ = metrics.keypoint_depth_correlation(np.ones((4, 1)), rng.normal(size=(4, 1)))
+    assert flat == 0.0
+
+
+def test_sample_points_is_bilinear():
+    depth = np.arange(12, dtype=np.float64).reshape(1, 3, 4)  # value = 4 v + u
+    uv = np.array([[[0.0, 0.0], [1.5, 0.5], [3.0, 2.0], [2.25, 1.75]]])
+    np.testing.assert_allclose(metrics.sample_points(depth, uv),
+                               [[0.0, 3.5, 11.0, 9.25]])
+
+
+def test_null_baseline_side_is_the_spread_of_log_depth():
+    """SIDE of a constant prediction = std of log ground-truth depth over the mask."""
+    from tfsym3d.renderer import Renderer
+
+    r = Renderer(16)
+    rng = np.random.default_rng(1)
+    gt = np.full((1, 16, 16), r.max_depth, np.float32)  # background at the maximum
+    gt[0, 3:13, 3:13] = rng.uniform(0.92, 1.05, (10, 10))
+    pred = metrics.null_depth([1, 16, 16], r)
+    side, _ = metrics.depth_errors(pred, gt, r)
+    inner = np.log(gt[0, 4:12, 4:12].astype(np.float64))  # the eroded foreground
+    assert side.numpy()[0] == pytest.approx(inner.std(), rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    generate(str(root), 30, image_size=32, seed=4, batch=16)
+    return root
+
+
+def test_cli_reports_baselines_without_a_checkpoint(split, tmp_path, capsys):
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
+    status = run(["tfsym3d", "evaluate", f"--data={split}", f"--json={out_json}",
+                  f"--csv={out_csv}", "--batch_size=2"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "baseline_null" in printed and "baseline_avg" in printed
+    report = json.loads(out_json.read_text())
+    n_test = len(os.listdir(split / "test" / "image"))
+    assert set(report) >= {"baseline_null", "baseline_avg"} and "model" not in report
+    for method in ("baseline_null", "baseline_avg"):
+        assert set(report[method]) == {"side", "side_std", "mad", "mad_std", "n"}
+        assert report[method]["n"] == n_test
+        assert all(math.isfinite(v) for v in report[method].values())
+    # The mean depth is a better guess than a plane (the paper's ordering).
+    assert report["baseline_avg"]["mad"] < report["baseline_null"]["mad"]
+    with open(out_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * n_test
+    side_null = [float(r["side"]) for r in rows if r["method"] == "baseline_null"]
+    assert np.mean(side_null) == pytest.approx(report["baseline_null"]["side"], rel=1e-4)
+
+
+def test_cli_with_a_checkpoint_adds_the_model_and_view_scores(split, tmp_path):
+    from tfsym3d import Unsup3D, load_config
+    from tfsym3d.checkpoints import checkpoint_dir, config_path, make_checkpoint
+    from tfsym3d.model import build
+
+    run_dir = tmp_path / "run"
+    cfg = load_config("configs/tiny.yaml")  # 64x64: the 32x32 data is resized
+    model = build(Unsup3D(cfg))
+    os.makedirs(checkpoint_dir(run_dir))
+    cfg.save(config_path(run_dir))
+    make_checkpoint(model).save(os.path.join(checkpoint_dir(run_dir), "ckpt"))
+
+    # A broken image: skipped with its name, the rest evaluated, non-zero exit.
+    broken = split / "test" / "image" / "zzz_image.png"
+    broken.write_bytes(b"not a png")
+    Image.fromarray(np.zeros((32, 32), np.uint16)).save(
+        split / "test" / "depth" / "zzz_depth.png")
+    try:
+        out_json = tmp_path / "r.json"
+        status = run(["tfsym3d", "evaluate", f"--checkpoint={run_dir}", f"--data={split}",
+                      f"--json={out_json}"])
+    finally:
+        broken.unlink()
+        (split / "test" / "depth" / "zzz_depth.png").unlink()
+    assert status == 1
+    report = json.loads(out_json.read_text())
+    assert report["model"]["n"] == report["baseline_null"]["n"] > 0
+    assert [s["file"] for s in report["skipped"]] == [str(broken)]
+    assert set(report["view"]) == {"pitch", "yaw", "roll"}
+    assert report["keypoints"]["max"] == len(LANDMARKS)
+    assert -len(LANDMARKS) <= report["keypoints"]["score"] <= len(LANDMARKS)
+
+
+def test_cli_errors_name_the_problem(tmp_path, capsys):
+    assert run(["tfsym3d", "evaluate", f"--data={tmp_path / 'nowhere'}"]) == 1
+    assert "nowhere" in capsys.readouterr().err
+    assert run(["tfsym3d", "evaluate"]) == 2

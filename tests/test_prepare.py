@@ -1,0 +1,94 @@
+"""Dataset preparation scripts on a few made-up photos: crop geometry with border
+replication, split layout, and per-file failures that do not stop the others."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tfsym3d.data.prepare import crop_replicate, square_box
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_crop_replicates_the_border_outside_the_photo():
+    image = np.arange(12).reshape(3, 4, 1)  # value = 4 y + x
+    got = crop_replicate(image, (-2, 1, 4, 3))[..., 0]
+    want = np.array([[4, 4, 4, 5],
+                     [8, 8, 8, 9],
+                     [8, 8, 8, 9]])  # rows 1, 2, 2 (clamped); columns 0, 0, 0, 1
+    np.testing.assert_array_equal(got, want)
+    inside = crop_replicate(image, (1, 0, 2, 2))[..., 0]
+    np.testing.assert_array_equal(inside, [[1, 2], [5, 6]])
+    with pytest.raises(ValueError, match="empty box"):
+        crop_replicate(image, (0, 0, 0, 3))
+
+
+def test_square_box_is_centred_on_the_points():
+    x0, y0, w, h = square_box([[10, 20], [30, 25], [20, 40]], scale=1.5)
+    assert (w, h) == (30.0, 30.0)  # 1.5 x the longer side (20)
+    assert (x0 + w / 2, y0 + h / 2) == (20.0, 30.0)
+
+
+def _photo(path, h=60, w=80):
+    rng = np.random.default_rng(len(str(path)))
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
+
+
+def _run(script, *args):
+    return subprocess.run([sys.executable, os.path.join(REPO, "scripts", script), *args],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+def test_prepare_celeba(tmp_path):
+    photos = tmp_path / "img_celeba"
+    photos.mkdir()
+    for name in ("000001.jpg", "000002.jpg", "000003.jpg"):
+        _photo(photos / name)
+    (photos / "000004.jpg").write_bytes(b"broken")
+    (tmp_path / "bbox.txt").write_text(
+        "000001.jpg 0 10 5 40 40\n"
+        "000002.jpg 1 -20 -10 70 70\n"   # reaches outside the photo
+        "000003.jpg 2 50 30 60 60\n"
+        "000004.jpg 0 0 0 10 10\n"        # unreadable photo
+        "000005.jpg 0 0 0 10\n")          # bad line
+    out = tmp_path / "celeba"
+    result = _run("prepare_celeba.py", f"--images={photos}", f"--bbox={tmp_path / 'bbox.txt'}",
+                  f"--out={out}", "--size=32")
+    assert result.returncode == 1
+    assert "000004.jpg" in result.stderr and "bbox.txt:5" in result.stderr
+    for split, name in (("train", "000001"), ("val", "000002"), ("test", "000003")):
+        with Image.open(out / split / f"{name}.png") as im:
+            assert im.size == (32, 32) and im.mode == "RGB"
+    # The crop of 000001 is the photo's box resized (checked at a corner pixel).
+    with Image.open(photos / "000001.jpg") as im:
+        src = np.asarray(im.convert("RGB"))
+    want = np.asarray(Image.fromarray(src[5:45, 10:50]).resize((32, 32), Image.BILINEAR))
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "train" / "000001.png")), want)
+
+
+def test_prepare_cats(tmp_path):
+    photos = tmp_path / "CAT_00"
+    photos.mkdir()
+    points = "9 " + " ".join(f"{x} {y}" for x, y in
+                             [(30, 30), (50, 30), (40, 45), (25, 15), (28, 5), (33, 15),
+                              (47, 15), (52, 5), (55, 15)])
+    for i in range(6):
+        _photo(photos / f"cat{i}.jpg")
+        (photos / f"cat{i}.jpg.cat").write_text(points)
+    (photos / "cat6.jpg.cat").write_text("3 1 2")  # malformed, and no photo needed
+    _photo(photos / "cat6.jpg")
+    _photo(photos / "unannotated.jpg")
+    out = tmp_path / "cat"
+    result = _run("prepare_cats.py", f"--images={tmp_path}", f"--out={out}", "--size=24")
+    assert result.returncode == 1 and "cat6.jpg.cat" in result.stderr
+    written = sorted(p for split in ("train", "val", "test") if (out / split).is_dir()
+                     for p in os.listdir(out / split))
+    assert written == [f"CAT_00_cat{i}.png" for i in range(6)]
+    # A rerun assigns every photo to the same split (a function of its name).
+    _run("prepare_cats.py", f"--images={tmp_path}", f"--out={tmp_path / 'b'}", "--size=24")
+    for split in os.listdir(out):
+        assert sorted(os.listdir(tmp_path / "b" / split)) == sorted(os.listdir(out / split))

@@ -1,0 +1,241 @@
+"""`tfsym3d evaluate`: depth, viewpoint and landmark accuracy on paired data with ground
+truth, for a checkpoint and always for the paper's two baselines.
+
+    tfsym3d evaluate [--checkpoint=PATH] --data=DIR [--json=FILE] [--csv=FILE]
+
+DIR is a dataset root in the paired layout (its test split is used, or --split) or one
+split folder (image/, depth/, optionally gt.csv). Rows of the printed table:
+  model         the checkpoint's recon_depth (when --checkpoint is given)
+  baseline_null a constant depth (the middle of the depth range)
+  baseline_avg  the mean ground-truth depth map of the split
+SIDE is reported x1e-2 and MAD in degrees, mean and standard deviation over the images.
+With a checkpoint and a gt.csv, the viewpoint errors (pitch/yaw/roll MAE in degrees, raw
+and with each angle's mean offset removed) and the landmark depth correlation (sum over
+landmarks of the Pearson correlation over images; perfect = number of landmarks) are
+reported too. --json writes {"model"|"baseline_null"|"baseline_avg": {"side", "side_std",
+"mad", "mad_std", "n"}, ...}; --csv writes one row per image and method.
+"""
+
+import csv
+import json
+import os
+import sys
+
+import numpy as np
+from absl import flags
+
+METHODS = ("model", "baseline_null", "baseline_avg")
+
+
+def define_flags(fv):
+    flags.DEFINE_string("checkpoint", None, "Run directory or checkpoint prefix (optional: "
+                        "without it only the baselines are evaluated).", flag_values=fv)
+    flags.DEFINE_string("data", None, "Paired dataset root or split folder.", flag_values=fv)
+    flags.DEFINE_string("split", "test", "Split to evaluate when --data is a root.",
+                        flag_values=fv)
+    flags.DEFINE_string("json", None, "Write the summary as JSON here.", flag_values=fv)
+    flags.DEFINE_string("csv", None, "Write per-image results as CSV here.", flag_values=fv)
+    flags.DEFINE_integer("batch_size", 64, "Images per batch.", flag_values=fv)
+    flags.DEFINE_string("config", None, "Config for the baselines' camera and depth range "
+                        "when there is no checkpoint (default: configs' defaults).",
+                        flag_values=fv)
+
+
+def main(fv, args):
+    if args:
+        print(f"tfsym3d evaluate: unexpected arguments {args}", file=sys.stderr)
+        return 2
+    if not fv.data:
+        print("tfsym3d evaluate: --data is required", file=sys.stderr)
+        return 2
+    try:
+        if fv.checkpoint:
+            from tfsym3d.checkpoints import load_model
+
+            model = load_model(fv.checkpoint)
+            cfg = model.cfg
+        else:
+            from tfsym3d.config import Config, load_config
+
+            model = None
+            cfg = load_config(fv.config) if fv.config else Config()
+        report = evaluate(model, cfg, fv.data, fv.split, fv.batch_size)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"tfsym3d evaluate: {err}", file=sys.stderr)
+        return 1
+    print(format_table(report))
+    if fv.json:
+        write_json(report, fv.json)
+    if fv.csv:
+        write_csv(report, fv.csv)
+    return 1 if report["skipped"] else 0
+
+
+def evaluate(model, cfg, data, split="test", batch_size=64):
+    """Evaluates a model (or None: baselines only) on a paired split.
+
+    Returns a dict: "summary" {method: {"side", "side_std", "mad", "mad_std", "n"}},
+    "rows" (per image and method: name, method, side, mad), optionally "view" and
+    "keypoints" (see module docstring), and "skipped" [(file, reason)].
+    """
+    import tensorflow as tf
+
+    from tfsym3d import metrics
+    from tfsym3d.data.folder import load_depth_png, load_rgb, paired_files, split_dir
+    from tfsym3d.renderer import Renderer
+
+    folder = split_dir(data, split)
+    pairs = paired_files(data, split)
+    truth = read_truth(os.path.join(folder, "gt.csv"))
+    s = cfg.image_size
+    renderer = model.renderer if model is not None else Renderer(
+        s, cfg.fov, cfg.min_depth, cfg.max_depth, cfg.rot_center_depth)
+
+    # Read everything first (the split is small); unreadable pairs are skipped, named.
+    names, images, depths, skipped = [], [], [], []
+    for image_path, depth_path in pairs:
+        try:
+            im = tf.image.resize(load_rgb(image_path), [s, s]).numpy()
+            d = load_depth_png(depth_path)
+            d = tf.image.resize(d[..., None], [s, s]).numpy()[..., 0]
+        except Exception as err:  # noqa: BLE001 - any decoding failure skips the file
+            skipped.append((image_path, f"{type(err).__name__}: {err}"))
+            print(f"tfsym3d evaluate: skipping {image_path}: {type(err).__name__}: {err}",
+                  file=sys.stderr)
+            continue
+        names.append(_stem(image_path))
+        images.append(im)
+        depths.append(metrics.depth_from_png(d, renderer.min_depth, renderer.max_depth))
+    if not names:
+        raise ValueError(f"{folder}: no readable image/depth pair")
+    images = np.stack(images).astype(np.float32)
+    depth_gt = np.stack(depths).astype(np.float32)
+    mean_gt = depth_gt.mean(axis=0)
+
+    errors = tf.function(lambda pred, gt: metrics.depth_errors(pred, gt, renderer))
+    per = {m: {"side": [], "mad": []} for m in METHODS}
+    views, recon = [], []
+    for lo in range(0, len(names), batch_size):
+        gt = tf.constant(depth_gt[lo:lo + batch_size])
+        preds = {"baseline_null": metrics.null_depth(tf.shape(gt), renderer),
+                 "baseline_avg": tf.broadcast_to(tf.constant(mean_gt), tf.shape(gt))}
+        if model is not None:
+            out = _predict(model, images[lo:lo + batch_size])
+            preds["model"] = out["recon_depth"]
+            views.append(out["view"].numpy())
+            recon.append(out["recon_depth"].numpy())
+        for method, pred in preds.items():
+            side, mad = errors(pred, gt)
+            per[method]["side"] += list(side.numpy() * 100.0)
+            per[method]["mad"] += list(mad.numpy())
+
+    summary, rows = {}, []
+    for method in METHODS:
+        if not per[method]["side"]:
+            continue
+        side, mad = metrics.summarise(per[method]["side"]), metrics.summarise(per[method]["mad"])
+        summary[method] = {"side": side["mean"], "side_std": side["std"],
+                           "mad": mad["mean"], "mad_std": mad["std"], "n": side["n"]}
+        rows += [{"name": n, "method": method, "side": a, "mad": b}
+                 for n, a, b in zip(names, per[method]["side"], per[method]["mad"], strict=True)]
+    report = {"summary": summary, "rows": rows, "skipped": skipped, "split": folder}
+
+    if model is not None and truth:
+        missing = [n for n in names if n not in truth]
+        if missing:
+            print(f"tfsym3d evaluate: {len(missing)} image(s) not in gt.csv (e.g. "
+                  f"{missing[0]}); viewpoint and landmark scores skip them", file=sys.stderr)
+        keep = np.array([n in truth for n in names])
+        if keep.any():
+            view = np.concatenate(views)[keep]
+            rows_gt = [truth[n] for n, k in zip(names, keep, strict=True) if k]
+            pred_deg = np.degrees(view[:, :3])
+            true_deg = np.array([[r["pitch"], r["yaw"], r["roll"]] for r in rows_gt])
+            report["view"] = metrics.view_errors(pred_deg, true_deg)
+            landmarks = sorted({k[:-2] for k in rows_gt[0] if k.endswith("_z")})
+            if landmarks:
+                uv = np.array([[[r[f"{m}_u"], r[f"{m}_v"]] for m in landmarks]
+                               for r in rows_gt])
+                uv = (uv + 0.5) * (s / _data_size(pairs[0][0])) - 0.5
+                z_true = np.array([[r[f"{m}_z"] for m in landmarks] for r in rows_gt])
+                z_pred = metrics.sample_points(np.concatenate(recon)[keep], uv)
+                score, corr = metrics.keypoint_depth_correlation(z_pred, z_true)
+                report["keypoints"] = {"score": score, "max": len(landmarks),
+                                       "per_landmark": dict(zip(landmarks, corr.tolist(),
+                                                                strict=True))}
+    return report
+
+
+def _predict(model, images):
+    import tensorflow as tf
+
+    if not hasattr(model, "_eval_fn"):
+        model._eval_fn = tf.function(lambda x: model(x, training=False))
+    return model._eval_fn(tf.constant(images))
+
+
+def _stem(path):
+    name = os.path.splitext(os.path.basename(path))[0]
+    return name.rsplit("_image", 1)[0] if name.endswith("_image") else name
+
+
+def _data_size(path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size[0]
+
+
+def read_truth(path):
+    """gt.csv -> {name: {column: float}} ({} when there is no file)."""
+    if not os.path.isfile(path):
+        return {}
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        out = {}
+        for row in reader:
+            name = row.pop("name")
+            try:
+                out[name] = {k: float(v) for k, v in row.items()}
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{path}: bad row for {name}: {err}") from err
+        return out
+
+
+def format_table(report):
+    lines = [f"{report['split']}: {next(iter(report['summary'].values()))['n']} images"
+             + (f", {len(report['skipped'])} skipped" if report["skipped"] else ""),
+             f"{'method':<14} {'SIDE x1e-2':>16} {'MAD deg':>16}"]
+    for method, r in report["summary"].items():
+        lines.append(f"{method:<14} {r['side']:>7.3f} +- {r['side_std']:<5.3f} "
+                     f"{r['mad']:>7.2f} +- {r['mad_std']:<5.2f}")
+    if "view" in report:
+        lines.append("viewpoint MAE deg (raw / mean offset removed, offset):")
+        for name, r in report["view"].items():
+            lines.append(f"  {name:<6} {r['mae']:6.2f} / {r['mae_debiased']:6.2f} "
+                         f"(offset {r['offset']:+.2f})")
+    if "keypoints" in report:
+        k = report["keypoints"]
+        lines.append(f"landmark depth correlation: {k['score']:.3f} of {k['max']}")
+    return "\n".join(lines)
+
+
+def write_json(report, path):
+    out = dict(report["summary"])
+    for key in ("view", "keypoints"):
+        if key in report:
+            out[key] = report[key]
+    out["skipped"] = [{"file": f, "reason": r} for f, r in report["skipped"]]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(out, f, indent=2)
+
+
+def write_csv(report, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["name", "method", "side", "mad"])
+        writer.writeheader()
+        for row in report["rows"]:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float | np.floating) else v)
+                             for k, v in row.items()})
