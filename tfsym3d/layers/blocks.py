@@ -10,10 +10,19 @@ import keras
 from keras import layers
 
 
+def torch_default_init():
+    """PyTorch's default weight init for Conv2d and ConvTranspose2d:
+    kaiming_uniform(a=sqrt(5)), i.e. uniform in +-1/sqrt(fan_in). Keras' fan_in of a
+    transposed convolution's kernel (k * k * filters) equals the one PyTorch uses for it
+    (its weight's second dimension times k * k), so one initializer serves both."""
+    return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
+
+
 def conv(filters, kernel, stride=1, padding=0, name=None):
     """Conv2d without bias; `padding` zero pixels on every side first (PyTorch style)."""
     convolution = layers.Conv2D(filters, kernel, strides=stride, padding="valid",
-                                use_bias=False, name=name)
+                                use_bias=False, kernel_initializer=torch_default_init(),
+                                name=name)
     if padding == 0:
         return [convolution]
     return [layers.ZeroPadding2D(padding, name=f"{name}_pad"), convolution]
@@ -22,7 +31,8 @@ def conv(filters, kernel, stride=1, padding=0, name=None):
 def deconv(filters, kernel, stride=1, padding=0, name=None):
     """ConvTranspose2d without bias; `padding` pixels cropped from every side after."""
     convolution = layers.Conv2DTranspose(filters, kernel, strides=stride, padding="valid",
-                                         use_bias=False, name=name)
+                                         use_bias=False, kernel_initializer=torch_default_init(),
+                                         name=name)
     if padding == 0:
         return [convolution]
     return [convolution, layers.Cropping2D(padding, name=f"{name}_crop")]
