@@ -86,10 +86,7 @@ def main(argv=None):
         print(f"prepare_cats: {args.images}: no photo with a .cat annotation",
               file=sys.stderr)
         return 1
-    print(f"prepare_cats: wrote {sum(counts.values())} crops to {args.out} ("
-          + ", ".join(f"{k}: {v}" for k, v in counts.items())
-          + (f"), {fail.count} failed" if fail.count else ")"))
-    return 1 if fail.count else 0
+    return fail.summary(counts, args.out)
 
 
 if __name__ == "__main__":

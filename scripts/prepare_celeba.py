@@ -71,10 +71,7 @@ def main(argv=None):
         stem = os.path.splitext(name)[0]
         save_crop(crop, os.path.join(args.out, split, stem + ".png"), args.size)
         counts[split] += 1
-    print(f"prepare_celeba: wrote {sum(counts.values())} crops to {args.out} ("
-          + ", ".join(f"{k}: {v}" for k, v in counts.items())
-          + (f"), {fail.count} failed" if fail.count else ")"))
-    return 1 if fail.count else 0
+    return fail.summary(counts, args.out)
 
 
 if __name__ == "__main__":

@@ -58,3 +58,11 @@ class Failures:
     def __call__(self, path, reason):
         self.count += 1
         print(f"{self.tool}: {path}: {reason}", file=sys.stderr, flush=True)
+
+    def summary(self, counts, out):
+        """Prints the closing line (crops per split, failures); returns the exit status:
+        1 if any file failed."""
+        print(f"{self.tool}: wrote {sum(counts.values())} crops to {out} ("
+              + ", ".join(f"{k}: {v}" for k, v in counts.items())
+              + (f"), {self.count} failed" if self.count else ")"))
+        return 1 if self.count else 0
