@@ -81,7 +81,7 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
     import tensorflow as tf
 
     from tfsym3d import metrics
-    from tfsym3d.data.folder import load_depth_png, load_rgb, paired_files, split_dir
+    from tfsym3d.data.folder import _crop, load_depth_png, load_rgb, paired_files, split_dir
     from tfsym3d.renderer import Renderer
 
     folder = split_dir(data, split)
@@ -95,8 +95,9 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
     names, images, depths, skipped = [], [], [], []
     for image_path, depth_path in pairs:
         try:
-            im = tf.image.resize(load_rgb(image_path), [s, s]).numpy()
-            d = load_depth_png(depth_path)
+            # The same crop and resize as the training pipeline.
+            im = tf.image.resize(_crop(load_rgb(image_path), cfg.crop), [s, s]).numpy()
+            d = _crop(load_depth_png(depth_path), cfg.crop)
             d = tf.image.resize(d[..., None], [s, s]).numpy()[..., 0]
         except Exception as err:  # noqa: BLE001 - any decoding failure skips the file
             skipped.append((image_path, f"{type(err).__name__}: {err}"))
@@ -153,7 +154,7 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
             true_deg = np.array([[r["pitch"], r["yaw"], r["roll"]] for r in rows_gt])
             report["view"] = metrics.view_errors(pred_deg, true_deg)
             landmarks = sorted({k[:-2] for k in rows_gt[0] if k.endswith("_z")})
-            if landmarks:
+            if landmarks and cfg.crop is None:  # gt.csv positions are of the uncropped image
                 uv = np.array([[[r[f"{m}_u"], r[f"{m}_v"]] for m in landmarks]
                                for r in rows_gt])
                 uv = (uv + 0.5) * (s / _data_size(pairs[0][0])) - 0.5
