@@ -81,7 +81,14 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
     import tensorflow as tf
 
     from tfsym3d import metrics
-    from tfsym3d.data.folder import _crop, load_depth_png, load_rgb, paired_files, split_dir
+    from tfsym3d.data.folder import (
+        _crop,
+        load_depth_png,
+        load_rgb,
+        pair_stem,
+        paired_files,
+        split_dir,
+    )
     from tfsym3d.renderer import Renderer
 
     folder = split_dir(data, split)
@@ -104,7 +111,7 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
             print(f"tfsym3d evaluate: skipping {image_path}: {type(err).__name__}: {err}",
                   file=sys.stderr)
             continue
-        names.append(_stem(image_path))
+        names.append(pair_stem(image_path))
         images.append(im)
         depths.append(metrics.depth_from_png(d, renderer.min_depth, renderer.max_depth))
     if not names:
@@ -114,6 +121,7 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
     mean_gt = depth_gt.mean(axis=0)
 
     errors = tf.function(lambda pred, gt: metrics.depth_errors(pred, gt, renderer))
+    predict = tf.function(lambda x: model(x, training=False)) if model is not None else None
     per = {m: {"side": [], "mad": []} for m in METHODS}
     views, recon = [], []
     for lo in range(0, len(names), batch_size):
@@ -121,7 +129,7 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
         preds = {"baseline_null": metrics.null_depth(tf.shape(gt), renderer),
                  "baseline_avg": tf.broadcast_to(tf.constant(mean_gt), tf.shape(gt))}
         if model is not None:
-            out = _predict(model, images[lo:lo + batch_size])
+            out = predict(tf.constant(images[lo:lo + batch_size]))
             preds["model"] = out["recon_depth"]
             views.append(out["view"].numpy())
             recon.append(out["recon_depth"].numpy())
@@ -165,19 +173,6 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
                                        "per_landmark": dict(zip(landmarks, corr.tolist(),
                                                                 strict=True))}
     return report
-
-
-def _predict(model, images):
-    import tensorflow as tf
-
-    if not hasattr(model, "_eval_fn"):
-        model._eval_fn = tf.function(lambda x: model(x, training=False))
-    return model._eval_fn(tf.constant(images))
-
-
-def _stem(path):
-    name = os.path.splitext(os.path.basename(path))[0]
-    return name.rsplit("_image", 1)[0] if name.endswith("_image") else name
 
 
 def _data_size(path):

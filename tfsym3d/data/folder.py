@@ -149,13 +149,17 @@ def paired_files(root, split):
     images = list_images(os.path.join(folder, "image"))
     pairs = []
     for path in images:
-        name = os.path.basename(path)
-        stem = name.rsplit("_image", 1)[0] if "_image" in name else os.path.splitext(name)[0]
-        depth = os.path.join(folder, "depth", f"{stem}_depth.png")
+        depth = os.path.join(folder, "depth", f"{pair_stem(path)}_depth.png")
         if not os.path.isfile(depth):
             raise ValueError(f"{path}: no matching depth file {depth}")
         pairs.append((path, depth))
     return pairs
+
+
+def pair_stem(path):
+    """NAME of a paired image file DIR/image/NAME_image.png (its file stem otherwise)."""
+    name = os.path.basename(path)
+    return name.rsplit("_image", 1)[0] if "_image" in name else os.path.splitext(name)[0]
 
 
 def paired_dataset(root, split, image_size=64, crop=None, batch_size=64, training=False,
