@@ -47,7 +47,7 @@ def time_limit(seconds):
     return TimeLimit()
 
 
-def run_variant(name, overrides, data, out, minutes):
+def run_variant(name, overrides, data, out, minutes, extra=None):
     from tfsym3d.checkpoints import load_model
     from tfsym3d.config import load_config
     from tfsym3d.evaluate_cli import evaluate
@@ -56,7 +56,8 @@ def run_variant(name, overrides, data, out, minutes):
     run_dir = os.path.join(out, name)
     done = os.path.join(run_dir, "done.json")
     if not os.path.isfile(done):
-        cfg = load_config("configs/tiny.yaml", dict(overrides, data_dir=data, num_epochs=1000))
+        cfg = load_config("configs/tiny.yaml",
+                          dict(extra or {}, **overrides, data_dir=data, num_epochs=1000))
         start = time.monotonic()
         _, history = train(cfg, run_dir, verbose=2, callbacks=[time_limit(minutes * 60)])
         with open(done, "w") as f:
@@ -96,10 +97,21 @@ def main():
     parser.add_argument("--num", type=int, default=5000, help="Synthetic images (all splits).")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", default="runs/bench_learning")
+    parser.add_argument("--data", default=None, help="Dataset root (default OUT/data).")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="Config override applied to every variant (repeatable).")
     args = parser.parse_args()
+    import yaml
+
     from tfsym3d.data.synth import generate
 
-    data = os.path.join(args.out, "data")
+    extra = {}
+    for item in args.set:
+        key, sep, text = item.partition("=")
+        if not sep:
+            sys.exit(f"bench_learning: --set {item!r} must look like key=value")
+        extra[key] = yaml.safe_load(text)
+    data = args.data or os.path.join(args.out, "data")
     if not os.path.isdir(os.path.join(data, "test")):
         start = time.monotonic()
         counts = generate(data, args.num, seed=0)
@@ -109,7 +121,8 @@ def main():
     for name in args.variants.split(","):
         if name not in VARIANTS:
             sys.exit(f"bench_learning: unknown variant {name!r} (known: {', '.join(VARIANTS)})")
-        model, report, info = run_variant(name, VARIANTS[name], data, args.out, args.minutes)
+        model, report, info = run_variant(name, VARIANTS[name], data, args.out, args.minutes,
+                                           extra)
         s = report["summary"]
         results[name] = {"side": s["model"]["side"], "side_std": s["model"]["side_std"],
                          "mad": s["model"]["mad"], "mad_std": s["model"]["mad_std"],

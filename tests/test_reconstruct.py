@@ -1,0 +1,228 @@
+"""Reconstruction: crop geometry and mesh layout against hand-computed values, and the
+`tfsym3d reconstruct` command end to end on a small folder with broken files."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tfsym3d import reconstruct as rec
+from tfsym3d.renderer import Renderer
+
+S = 64  # configs/tiny.yaml
+TRIM = rec.BORDER_TRIM
+
+
+def test_face_box_is_scaled_square_moved_down():
+    # Box 40x40 at (10, 20): centre (30, 40) moves down 0.1 * 40 = 4; side 1.6 * 40 = 64.
+    assert rec.face_box((10, 20, 40, 40), 1.6, 0.1) == pytest.approx((-2, 12, 64, 64))
+    # The longer side sets the square.
+    assert rec.face_box((0, 0, 20, 10), 1.0, 0.0) == pytest.approx((0, -5, 20, 20))
+
+
+def test_centre_box():
+    assert rec.centre_box(60, 100) == (20, 0, 60, 60)
+    assert rec.centre_box(101, 50) == (0, 25, 50, 50)
+
+
+def test_colormap_and_depth_encoding():
+    assert rec.colormap(0.0) == pytest.approx(rec.MAGMA[0])
+    assert rec.colormap(1.0) == pytest.approx(rec.MAGMA[-1])
+    # Halfway between the first two anchors (5 intervals).
+    assert rec.colormap(0.1) == pytest.approx((rec.MAGMA[0] + rec.MAGMA[1]) / 2, abs=1e-6)
+    d = np.array([0.9, 1.0, 1.1, 1.2])
+    assert rec.depth_png16(d, 0.9, 1.1).tolist() == [65535, 32768, 0, 0]
+
+
+def test_mesh_layout_matches_the_camera_and_faces_the_viewer():
+    r = Renderer(S)
+    depth = np.full([S, S], 1.05, np.float32)
+    depth[10, 20] = 0.95
+    v, f, uv = rec.mesh_arrays(depth, r)
+    n = S - 2 * TRIM
+    assert v.shape == (n * n, 3) and f.shape == (2 * (n - 1) ** 2, 3) and uv.shape == (n * n, 2)
+    # Pixel (row 10, col 20) -> vertex (10 - TRIM) * n + (20 - TRIM): x right, y up,
+    # z towards the viewer about the rotation centre.
+    fx, c = r.K[0, 0], r.K[0, 2]
+    k = (10 - TRIM) * n + (20 - TRIM)
+    assert v[k] == pytest.approx([(20 - c) / fx * 0.95, -(10 - c) / fx * 0.95, 1.0 - 0.95],
+                                 abs=1e-6)
+    assert uv[k] == pytest.approx([(20 - TRIM + 0.5) / n, 1 - (10 - TRIM + 0.5) / n])
+    # A flat depth: every triangle's normal points at the viewer (+z).
+    flat, faces, _ = rec.mesh_arrays(np.ones([S, S], np.float32), r)
+    a, b, cc = flat[faces[:, 0]], flat[faces[:, 1]], flat[faces[:, 2]]
+    normals = np.cross(b - a, cc - a)
+    assert (normals[:, 2] > 0).all()
+
+
+def test_no_face_found_is_an_input_error(tmp_path):
+    pytest.importorskip("cv2")
+    path = tmp_path / "blank.png"
+    Image.fromarray(np.full((120, 160, 3), 128, np.uint8)).save(path)
+    with pytest.raises(rec.InputError, match="no face found"):
+        rec.prepare(str(path), S, rec.FaceDetector())
+
+
+@pytest.fixture(scope="module")
+def model_run(tmp_path_factory):
+    """A run directory holding an untrained tiny model."""
+    from tfsym3d import Unsup3D, load_config
+    from tfsym3d.checkpoints import checkpoint_dir, config_path, make_checkpoint
+    from tfsym3d.model import build
+
+    run_dir = tmp_path_factory.mktemp("run")
+    cfg = load_config("configs/tiny.yaml")
+    model = build(Unsup3D(cfg))
+    os.makedirs(checkpoint_dir(run_dir))
+    cfg.save(config_path(run_dir))
+    make_checkpoint(model).save(os.path.join(checkpoint_dir(run_dir), "ckpt"))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Three usable photos (one with an EXIF rotation), a corrupt and an empty file."""
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    # Stored 100x60 with red on the left and blue on the right; EXIF orientation 6
+    # (rotate 90 degrees clockwise to display): displayed 60x100, red on top.
+    side = np.zeros((60, 100, 3), np.uint8)
+    side[:, :50] = [220, 10, 10]
+    side[:, 50:] = [10, 10, 220]
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(side).save(root / "rotated.jpg", exif=exif, quality=95)
+    Image.fromarray(rng.integers(0, 255, (80, 50, 4), np.uint8), "RGBA").save(root / "b.png")
+    os.makedirs(root / "sub")
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)).save(root / "sub" / "c.webp")
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "notes.txt").write_text("not an image and not named: ignored")
+    return root
+
+
+@pytest.fixture(scope="module")
+def reconstructed(model_run, photos, tmp_path_factory):
+    from tests.test_evaluate import run
+
+    out = tmp_path_factory.mktemp("out")
+    status = run(["tfsym3d", "reconstruct", f"--checkpoint={model_run}", f"--out={out}",
+                  "--batch_size=2", str(photos)])
+    return out, status
+
+
+def test_cli_processes_the_good_files_and_names_the_bad(reconstructed, capsys):
+    out, status = reconstructed
+    assert status == 1
+    assert sorted(os.listdir(out)) == ["b", "c", "contact_sheet.png", "glb_viewer.js",
+                                       "index.html", "rotated"]
+    expected = {"input.png", "canon_depth.png", "canon_depth16.png", "canon_depth.npy",
+                "recon_depth.png", "recon_depth16.png", "recon_depth.npy", "canon_normal.png",
+                "recon_normal.png", "albedo.png", "shading.png", "canon_image.png",
+                "recon_image.png", "conf_l1.png", "conf_l1_flip.png", "symmetry.png",
+                "mesh.obj", "mesh.mtl", "texture.png", "mesh.glb", "mesh.glb.js",
+                "rotate.gif", "relight.gif", "params.json"}
+    for name in ("b", "c", "rotated"):
+        assert expected <= set(os.listdir(out / name)), name
+    sheet = Image.open(out / "contact_sheet.png")
+    assert sheet.size == (len(rec.SHEET_COLUMNS) * S, 3 * S)
+    html = (out / "index.html").read_text()
+    for name in ("b", "c", "rotated"):
+        assert f"{name}/mesh.glb.js" in html and f"{name}/rotate.gif" in html
+
+
+def test_cli_error_lines(model_run, photos, tmp_path, capsys):
+    from tests.test_evaluate import run
+
+    status = run(["tfsym3d", "reconstruct", f"--checkpoint={model_run}",
+                  f"--out={tmp_path}", "--gifs=false", "--mesh=false",
+                  str(photos / "broken.png"), str(photos / "empty.jpg"),
+                  str(photos / "missing.png"), str(photos / "b.png")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert f"{photos / 'broken.png'}: not a readable image" in err
+    assert f"{photos / 'empty.jpg'}: empty file" in err
+    assert f"{photos / 'missing.png'}: no such file or folder" in err
+    assert "1 reconstructed" in err and "3 failed" in err
+    assert os.path.isfile(tmp_path / "b" / "canon_depth.npy")
+    assert not os.path.exists(tmp_path / "b" / "mesh.obj")
+    assert run(["tfsym3d", "reconstruct", f"--checkpoint={tmp_path / 'nope'}",
+                f"--out={tmp_path}", str(photos)]) == 1
+    assert "nope" in capsys.readouterr().err
+
+
+def test_exif_orientation_is_honoured(reconstructed):
+    out, _ = reconstructed
+    im = np.asarray(Image.open(out / "rotated" / "input.png"), np.float32)
+    assert im.shape == (S, S, 3)
+    top, bottom = im[:8].mean((0, 1)), im[-8:].mean((0, 1))
+    assert top[0] > 150 > top[2] and bottom[2] > 150 > bottom[0]
+
+
+def test_meshes_load_back_with_texture(reconstructed):
+    trimesh = pytest.importorskip("trimesh")
+    out, _ = reconstructed
+    n = S - 2 * TRIM
+    mesh = trimesh.load(out / "c" / "mesh.obj", process=False)
+    assert mesh.vertices.shape == (n * n, 3)
+    assert mesh.faces.shape == (2 * (n - 1) ** 2, 3)
+    assert mesh.visual.kind == "texture"
+    assert mesh.visual.material.image.size == (n, n)
+    scene = trimesh.load(out / "c" / "mesh.glb", process=False)
+    (glb,) = scene.geometry.values()
+    assert glb.vertices.shape == (n * n, 3) and glb.faces.shape == (2 * (n - 1) ** 2, 3)
+    assert glb.visual.material.baseColorTexture.size == (n, n)
+    # The GLB and the OBJ hold the same shape.
+    assert np.allclose(np.sort(glb.vertices, 0), np.sort(mesh.vertices, 0), atol=1e-5)
+
+
+def test_gifs_have_the_expected_frames(reconstructed):
+    out, _ = reconstructed
+    for name, width in (("rotate.gif", 2 * S), ("relight.gif", S)):
+        gif = Image.open(out / "b" / name)
+        assert gif.n_frames == rec.GIF_FRAMES
+        assert gif.size == (width * rec.GIF_SCALE, S * rec.GIF_SCALE)
+
+
+def test_python_api_gives_the_numbers_in_the_files(reconstructed, model_run, photos):
+    from tfsym3d import load_model
+
+    out, _ = reconstructed
+    model = load_model(model_run)
+    x = rec.prepare(str(photos / "b.png"), S)
+    maps = rec.reconstruct_images(model, x[None], animations=False)
+    assert np.allclose(np.load(out / "b" / "canon_depth.npy"), maps["canon_depth"][0],
+                       atol=1e-5)
+    assert np.allclose(np.load(out / "b" / "recon_depth.npy"), maps["recon_depth"][0],
+                       atol=1e-5)
+    params = json.loads((out / "b" / "params.json").read_text())
+    assert params["light"]["ambient"] == pytest.approx(float(maps["light_ambient"][0]),
+                                                       abs=1e-5)
+    assert [params["view"]["rotation_degrees"][k] for k in ("x_pitch", "y_yaw", "z_roll")] \
+        == pytest.approx(maps["view_rotation_degrees"][0].tolist(), abs=1e-4)
+    depth16 = np.asarray(Image.open(out / "b" / "canon_depth16.png"))
+    assert depth16 == pytest.approx(rec.depth_png16(maps["canon_depth"][0], 0.9, 1.1), abs=1)
+
+
+def test_viewer_parses_the_glb(reconstructed):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    out, _ = reconstructed
+    n = S - 2 * TRIM
+    script = (
+        "const v = require(process.argv[1]); const fs = require('fs');"
+        "const b = fs.readFileSync(process.argv[2]);"
+        "const m = v.parseGlb(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));"
+        "console.log(JSON.stringify([m.positions.length, m.uvs.length, m.indices.length,"
+        " m.mime, Array.from(m.imageBytes.slice(1, 4))]));")
+    result = subprocess.run([node, "-e", script, str(out / "glb_viewer.js"),
+                             str(out / "c" / "mesh.glb")], capture_output=True, text=True,
+                            check=True)
+    positions, uvs, indices, mime, magic = json.loads(result.stdout)
+    assert (positions, uvs, indices) == (3 * n * n, 2 * n * n, 6 * (n - 1) ** 2)
+    assert mime == "image/png" and bytes(magic) == b"PNG"
