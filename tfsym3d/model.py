@@ -68,6 +68,50 @@ class Unsup3D(keras.Model):
     # ----------------------------------------------------------------------------------
     # The decomposition
     # ----------------------------------------------------------------------------------
+    def factors(self, images, training=False):
+        """The networks' outputs turned into the paper's factors (no flip, no rendering).
+
+        Args:
+          images: [B, H, W, 3] in [0, 1].
+
+        Returns:
+          A dict: input_im [B,H,W,3] in [-1,1]; canon_depth_raw [B,H,W]; canon_depth
+          [B,H,W] (camera units, border columns fixed); depth_sm (scalar); canon_albedo
+          [B,H,W,3] in [-1,1]; canon_light_a, canon_light_b [B,1]; canon_light_d [B,3]
+          (unit); view [B,6] (radians, camera units); conf_sigma_l1 [B,H,W,2] and
+          conf_sigma_percl [B,H/4,W/4,2] (absent without netC).
+        """
+        cfg = self.cfg
+        x = tf.convert_to_tensor(images, tf.float32) * 2.0 - 1.0
+        out = {"input_im": x}
+
+        # Canonical depth: mean-centred, tanh, rescaled, border columns fixed.
+        raw = self.netD(x, training=training)[..., 0]
+        out["canon_depth_raw"] = raw
+        t = tf.tanh(raw - tf.reduce_mean(raw, axis=[1, 2], keepdims=True))
+        depth = self._rescale(t, cfg.min_depth, cfg.max_depth)
+        out["depth_sm"] = losses.depth_smoothness(depth, cfg.min_depth, cfg.max_depth)
+        w = depth.shape[2]
+        border = tf.constant([1.0] * 2 + [0.0] * (w - 4) + [1.0] * 2)
+        out["canon_depth"] = depth * (1.0 - border) + border * cfg.resolved_border_depth
+        out["canon_albedo"] = self.netA(x, training=training)
+        if self.netC is not None:
+            out["conf_sigma_l1"], out["conf_sigma_percl"] = self.netC(x, training=training)
+
+        light = self.netL(x, training=training)
+        out["canon_light_a"] = self._rescale(light[:, :1], cfg.min_amb_light, cfg.max_amb_light)
+        out["canon_light_b"] = self._rescale(light[:, 1:2], cfg.min_diff_light,
+                                             cfg.max_diff_light)
+        d = tf.concat([light[:, 2:], tf.ones_like(light[:, :1])], axis=1)
+        out["canon_light_d"] = d / tf.norm(d, axis=1, keepdims=True)
+
+        v = self.netV(x, training=training)
+        out["view"] = tf.concat([
+            v[:, :3] * (math.pi / 180.0 * cfg.xyz_rotation_range),
+            v[:, 3:5] * cfg.xy_translation_range,
+            v[:, 5:] * cfg.z_translation_range], axis=1)
+        return out
+
     def decompose(self, images, training=False):
         """The full forward pass, both halves.
 
@@ -86,44 +130,18 @@ class Unsup3D(keras.Model):
           depth_sm (scalar).
         """
         cfg = self.cfg
-        x = tf.convert_to_tensor(images, tf.float32) * 2.0 - 1.0
-        b = tf.shape(x)[0]
-        out = {"input_im": x}
-
-        # Canonical depth: mean-centred, tanh, rescaled, border columns fixed.
-        raw = self.netD(x, training=training)[..., 0]
-        out["canon_depth_raw"] = raw
-        t = tf.tanh(raw - tf.reduce_mean(raw, axis=[1, 2], keepdims=True))
-        depth = self._rescale(t, cfg.min_depth, cfg.max_depth)
-        out["depth_sm"] = losses.depth_smoothness(depth, cfg.min_depth, cfg.max_depth)
-        w = depth.shape[2]
-        border = tf.constant([1.0] * 2 + [0.0] * (w - 4) + [1.0] * 2)
-        depth = depth * (1.0 - border) + border * cfg.resolved_border_depth
+        out = self.factors(images, training)
+        b = tf.shape(out["input_im"])[0]
+        depth, albedo = out["canon_depth"], out["canon_albedo"]
         out["canon_depth"] = tf.concat([depth, _flip(depth) if cfg.flip_depth else depth], 0)
-
-        albedo = self.netA(x, training=training)
         out["canon_albedo"] = tf.concat(
             [albedo, _flip(albedo) if cfg.flip_albedo else albedo], 0)
+        for key in ("canon_light_a", "canon_light_b", "canon_light_d", "view"):
+            out[key] = tf.tile(out[key], [2, 1])
 
-        if self.netC is not None:
-            out["conf_sigma_l1"], out["conf_sigma_percl"] = self.netC(x, training=training)
-
-        light = tf.tile(self.netL(x, training=training), [2, 1])
-        out["canon_light_a"] = self._rescale(light[:, :1], cfg.min_amb_light, cfg.max_amb_light)
-        out["canon_light_b"] = self._rescale(light[:, 1:2], cfg.min_diff_light,
-                                             cfg.max_diff_light)
-        d = tf.concat([light[:, 2:], tf.ones_like(light[:, :1])], axis=1)
-        out["canon_light_d"] = d / tf.norm(d, axis=1, keepdims=True)
-
-        v = tf.tile(self.netV(x, training=training), [2, 1])
-        out["view"] = tf.concat([
-            v[:, :3] * (math.pi / 180.0 * cfg.xyz_rotation_range),
-            v[:, 3:5] * cfg.xy_translation_range,
-            v[:, 5:] * cfg.z_translation_range], axis=1)
-
-        out.update(self._render(out["canon_depth"], out["canon_albedo"],
-                                   out["canon_light_a"], out["canon_light_b"],
-                                   out["canon_light_d"], out["view"]))
+        out.update(self.shade(out["canon_depth"], out["canon_albedo"], out["canon_light_a"],
+                              out["canon_light_b"], out["canon_light_d"]))
+        out.update(self._render(out["canon_depth"], out["canon_im"], out["view"]))
         mask = out["recon_valid"]
         both = tf.stop_gradient(mask[:b] * mask[b:])
         out["recon_mask"] = tf.concat([both, both], 0)
@@ -131,22 +149,33 @@ class Unsup3D(keras.Model):
         del out["recon_valid"]
         return out
 
-    def _render(self, canon_depth, canon_albedo, light_a, light_b, light_d, view):
-        """Shading and re-rendering (the rasterizer's visibility pass runs under XLA
-        when cfg.jit_renderer)."""
-        r = self.renderer
-        normal = r.get_normal_from_depth(canon_depth)
+    def shade(self, canon_depth, canon_albedo, light_a, light_b, light_d):
+        """Lambertian shading of the canonical albedo on the depth's normals.
+
+        Args: canon_depth [B,H,W]; canon_albedo [B,H,W,3] in [-1,1]; light_a, light_b
+          [B,1]; light_d [B,3].
+
+        Returns: canon_normal [B,H,W,3]; canon_diffuse_shading, canon_shading
+          [B,H,W,1]; canon_im [B,H,W,3] in [-1,1] (albedo times shading).
+        """
+        normal = self.renderer.get_normal_from_depth(canon_depth)
         diffuse = tf.maximum(tf.reduce_sum(normal * light_d[:, None, None, :], axis=-1,
                                            keepdims=True), 0.0)
         shading = light_a[:, None, None, :] + light_b[:, None, None, :] * diffuse
         if not self.cfg.use_lighting:
             shading = tf.ones_like(shading)
         canon_im = (canon_albedo / 2.0 + 0.5) * shading * 2.0 - 1.0
+        return {"canon_normal": normal, "canon_diffuse_shading": diffuse,
+                "canon_shading": shading, "canon_im": canon_im}
+
+    def _render(self, canon_depth, canon_im, view):
+        """Re-rendering from the view (the rasterizer's visibility pass runs under XLA
+        when cfg.jit_renderer)."""
+        r = self.renderer
         recon_depth = r.warp_canon_depth(canon_depth, view)
         grid = r.get_inv_warped_2d_grid(recon_depth, view)
         return {
-            "canon_normal": normal, "canon_diffuse_shading": diffuse,
-            "canon_shading": shading, "canon_im": canon_im, "recon_depth": recon_depth,
+            "recon_depth": recon_depth,
             "recon_normal": r.get_normal_from_depth(recon_depth),
             "recon_im": r.grid_sample(canon_im, grid),
             "recon_valid": tf.cast(recon_depth < r.background_depth, tf.float32),
