@@ -103,7 +103,9 @@ class Unsup3D(keras.Model):
         out["canon_light_b"] = self._rescale(light[:, 1:2], cfg.min_diff_light,
                                              cfg.max_diff_light)
         d = tf.concat([light[:, 2:], tf.ones_like(light[:, :1])], axis=1)
-        out["canon_light_d"] = d / tf.norm(d, axis=1, keepdims=True)
+        # |d| >= 1 (its z is 1): rsqrt instead of a division, which TFLite's int8
+        # kernels cannot do by a quantised norm.
+        out["canon_light_d"] = d * tf.math.rsqrt(tf.reduce_sum(tf.square(d), 1, keepdims=True))
 
         v = self.netV(x, training=training)
         out["view"] = tf.concat([

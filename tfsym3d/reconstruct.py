@@ -291,7 +291,7 @@ class Reconstructor:
                                        background=1.0)
         n = rendered[..., 3:]
         n = n / tf.maximum(tf.norm(n, axis=-1, keepdims=True), 1e-6)
-        n = (n * [1.0, -1.0, -1.0] / 2.0 + 0.5) * seen[..., None] + (1.0 - seen[..., None])
+        n = (n * [-1.0, 1.0, 1.0] / 2.0 + 0.5) * seen[..., None] + (1.0 - seen[..., None])
         shaded = tf.reshape(rendered[..., :3], [b, GIF_FRAMES, s, s, 3])
         normals = tf.reshape(n, [b, GIF_FRAMES, s, s, 3])
         # Relighting: the albedo shaded by an orbiting light, warped to the input view.
@@ -353,8 +353,11 @@ def depth_png16(depth, min_depth, max_depth):
 
 
 def normal_image(normal):
-    """Unit normals (camera space: x right, y down, z forward) -> RGB in [0, 1]."""
-    return np.clip(normal * np.array([1.0, -1.0, -1.0]) / 2.0 + 0.5, 0.0, 1.0)
+    """Unit normals (camera space: x right, y down, z forward; pointing away from the
+    camera as the model's are) -> RGB in [0, 1] of the usual normal-map convention: the
+    normal towards the viewer in x right, y up, z towards the viewer (a surface facing
+    the camera is (0.5, 0.5, 1))."""
+    return np.clip(normal * np.array([-1.0, 1.0, 1.0]) / 2.0 + 0.5, 0.0, 1.0)
 
 
 def conf_images(sigma):

@@ -75,9 +75,10 @@ def get_normal_from_depth(depth, K):
     """Surface normals of a depth map.
 
     The cross product of central differences of the unprojected grid (horizontal x
-    vertical), divided by (its norm + 1e-7) as in the authors' code (at 64x64 and depth ~1
-    the length is ~0.997); the one-pixel border gets (0, 0, 1). A fronto-parallel plane has
-    normal (0, 0, 1), pointing away from the camera (the authors' convention).
+    vertical), normalised (the authors divide by its norm + 1e-7; this multiplies by
+    rsqrt(norm^2 + 1e-14), the same to float precision); the one-pixel border gets
+    (0, 0, 1). A fronto-parallel plane has normal (0, 0, 1), pointing away from the
+    camera (the authors' convention).
 
     Args:
       depth: float tensor of shape [B, H, W].
@@ -89,12 +90,18 @@ def get_normal_from_depth(depth, K):
     grid = depth_to_3d_grid(depth, K)
     tu = grid[:, 1:-1, 2:] - grid[:, 1:-1, :-2]
     tv = grid[:, 2:, 1:-1] - grid[:, :-2, 1:-1]
-    normal = tf.linalg.cross(tu, tv)
+    # The cross product written out: tf.linalg.cross has no TFLite builtin.
+    ux, uy, uz = tu[..., 0], tu[..., 1], tu[..., 2]
+    vx, vy, vz = tv[..., 0], tv[..., 1], tv[..., 2]
+    normal = tf.stack([uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx], axis=-1)
     normal = tf.pad(normal, [[0, 0], [1, 1], [1, 1], [0, 0]])
     border = tf.pad(tf.zeros_like(normal[..., :1][:, 1:-1, 1:-1]),
                     [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=1.0)
     normal = normal + border * tf.constant([0.0, 0.0, 1.0])
-    return normal / (tf.norm(normal, axis=-1, keepdims=True) + 1e-7)
+    # n * rsqrt(|n|^2 + 1e-14) equals n / (|n| + 1e-7) to float precision wherever |n|
+    # is not ~1e-7, and has an integer kernel in TFLite (a quantised DIV by a norm
+    # whose range starts at 0 fails at run time).
+    return normal * tf.math.rsqrt(tf.reduce_sum(tf.square(normal), -1, keepdims=True) + 1e-14)
 
 
 def grid_sample(image, grid):

@@ -1,0 +1,164 @@
+"""Writers for the three export formats, and runners that load each file back.
+
+    write_saved_model(model, path)            TF Serving layout: path = DIR/NAME/VERSION
+    tflite_bytes(model, kind, calibration)    kind: fp32 | fp16 | dynamic | int8
+    onnx_bytes(model, opset=17)
+
+Every writer traces export.graph.InferenceModule. Keras 3 models are exported through
+keras.export.ExportArchive, which tracks their variables so that TFLite's converter
+freezes them (a tf.Module holding the model gives a TFLite file without weights).
+`runner(format, path)` returns fn(images [N,S,S,3] in [0,1]) -> {name: numpy array}.
+"""
+
+import os
+import tempfile
+
+import numpy as np
+
+TFLITE_KINDS = ("fp32", "fp16", "dynamic", "int8")
+
+
+def _archive(model, with_recon, with_bytes):
+    import keras
+    import tensorflow as tf
+
+    from export.graph import InferenceModule
+
+    module = InferenceModule(model, with_recon=with_recon)
+    s = model.cfg.image_size
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", module._predict, input_signature=[
+        tf.TensorSpec([None, s, s, 3], tf.float32, name="images")])
+    if with_bytes:
+        archive.add_endpoint("serving_bytes", module._predict_bytes, input_signature=[
+            tf.TensorSpec([None], tf.string, name="image_bytes")])
+    return archive, module
+
+
+def write_saved_model(model, path, with_recon=True):
+    """Writes the SavedModel with signatures serving_default (images [N,S,S,3] float32
+    in [0,1]) and serving_bytes (image_bytes [N] encoded JPEG/PNG/BMP/GIF)."""
+    archive, _ = _archive(model, with_recon, with_bytes=True)
+    archive.write_out(path, verbose=False)
+
+
+def tflite_bytes(model, kind="fp32", calibration=None):
+    """Converts the inference graph (without the re-rendering) to TFLite, builtin ops only.
+
+    Args:
+      model: an Unsup3D built with fuse_renderer=False.
+      kind: 'fp32'; 'fp16' (float16 weights); 'dynamic' (int8 weights, float
+        activations); 'int8' (full integer: int8 weights and activations calibrated on
+        `calibration`, float input and output).
+      calibration: images [M, S, S, 3] in [0, 1] for 'int8'.
+
+    Returns:
+      (flatbuffer bytes, notes: a list of strings for the model card).
+    """
+    import tensorflow as tf
+
+    if kind not in TFLITE_KINDS:
+        raise ValueError(f"unknown TFLite quantisation {kind!r}; use one of "
+                         f"{', '.join(TFLITE_KINDS)}")
+    notes = []
+    with tempfile.TemporaryDirectory() as tmp:
+        archive, _ = _archive(model, with_recon=False, with_bytes=False)
+        archive.write_out(tmp, verbose=False)
+
+        def converter():
+            c = tf.lite.TFLiteConverter.from_saved_model(tmp)
+            c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            return c
+
+        conv = converter()
+        if kind == "fp16":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.target_spec.supported_types = [tf.float16]
+        elif kind == "dynamic":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif kind == "int8":
+            if calibration is None or len(calibration) == 0:
+                raise ValueError("int8 quantisation needs calibration images")
+            data = np.asarray(calibration, np.float32)
+
+            def representative():
+                for im in data:
+                    yield {"images": im[None]}
+
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = representative
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            try:
+                return conv.convert(), [f"full integer, calibrated on {len(data)} images"]
+            except Exception as err:  # an op without an int8 kernel
+                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                notes.append("ops without an int8 kernel stay float (builtin): "
+                             f"{first[:200]}")
+                conv = converter()
+                conv.optimizations = [tf.lite.Optimize.DEFAULT]
+                conv.representative_dataset = representative
+                conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                                  tf.lite.OpsSet.TFLITE_BUILTINS]
+                notes.append(f"int8 calibrated on {len(data)} images")
+        return conv.convert(), notes
+
+
+def onnx_bytes(model, opset=17):
+    """Converts the inference graph (without the re-rendering) to ONNX with tf2onnx;
+    input 'images' [N,S,S,3] float32 in [0,1], outputs named as the Python API."""
+    import tensorflow as tf
+    import tf2onnx
+
+    from export.graph import InferenceModule
+
+    module = InferenceModule(model, with_recon=False)
+    s = model.cfg.image_size
+    fn = tf.function(module._predict)
+    proto, _ = tf2onnx.convert.from_function(
+        fn, input_signature=[tf.TensorSpec([None, s, s, 3], tf.float32, name="images")],
+        opset=opset)
+    return proto.SerializeToString()
+
+
+# --------------------------------------------------------------------------------------
+# Loading back
+# --------------------------------------------------------------------------------------
+def runner(fmt, path, threads=None):
+    """fn(images [N, S, S, 3] float32 in [0, 1]) -> {output name: numpy array} for an
+    exported file (TFLite runs one image at a time, as on a phone)."""
+    if fmt == "saved_model":
+        import tensorflow as tf
+
+        fn = tf.saved_model.load(path).signatures["serving_default"]
+        return lambda x: {k: v.numpy() for k, v in fn(images=tf.constant(x, tf.float32)).items()}
+    if fmt == "tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=path, num_threads=threads)
+        run = interpreter.get_signature_runner("serving_default")
+
+        def tflite(x):
+            outs = [run(images=np.asarray(im[None], np.float32)) for im in x]
+            return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
+        return tflite
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        return lambda x: dict(zip(names, session.run(names, {"images": np.asarray(
+            x, np.float32)}), strict=True))
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def size_of(path):
+    """Bytes of a file, or of everything under a folder."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, f))
+               for root, _, files in os.walk(path) for f in files)

@@ -1,0 +1,179 @@
+"""Export: SavedModel (both signatures, REST and gRPC requests), TFLite fp32/fp16/int8
+and ONNX against the Keras model, the model cards, and the command's errors."""
+
+import io
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import export
+from export import convert
+from tests.test_evaluate import run
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts"))
+import serving_client  # noqa: E402
+
+S = 64
+
+
+@pytest.fixture(scope="module")
+def model_run(tmp_path_factory):
+    from tfsym3d import Unsup3D, load_config
+    from tfsym3d.checkpoints import checkpoint_dir, config_path, make_checkpoint
+    from tfsym3d.model import build
+
+    run_dir = tmp_path_factory.mktemp("run")
+    cfg = load_config("configs/tiny.yaml")
+    model = build(Unsup3D(cfg))
+    os.makedirs(checkpoint_dir(run_dir))
+    cfg.save(config_path(run_dir))
+    make_checkpoint(model).save(os.path.join(checkpoint_dir(run_dir), "ckpt"))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def exported(model_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("exported")
+    status = run(["tfsym3d", "export", f"--checkpoint={model_run}", f"--out={out}",
+                  "--quantize=none,fp16,int8"])
+    assert status == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def faces():
+    """Real-looking inputs (synthetic faces, not the ones the cards were measured on)."""
+    return export.sample_images(4, S, seed=11)
+
+
+@pytest.fixture(scope="module")
+def keras_reference(model_run, faces):
+    """The Keras model through its Python API (not the export graph)."""
+    from tfsym3d import load_model
+
+    out = load_model(model_run)(faces)
+    return {"canon_depth": out["canon_depth"].numpy(),
+            "canon_albedo": out["canon_albedo"].numpy() / 2 + 0.5,
+            "view": out["view"].numpy()}
+
+
+def test_layout_and_cards(exported):
+    files = sorted(os.path.relpath(os.path.join(r, f), exported)
+                   for r, _, fs in os.walk(exported) for f in fs
+                   if not r.startswith(str(exported / "saved_model" / "tfsym3d" / "1")))
+    assert files == ["onnx/tfsym3d.card.json", "onnx/tfsym3d.onnx",
+                     "saved_model/tfsym3d/model_card.json",
+                     "tflite/tfsym3d_fp16.card.json", "tflite/tfsym3d_fp16.tflite",
+                     "tflite/tfsym3d_fp32.card.json", "tflite/tfsym3d_fp32.tflite",
+                     "tflite/tfsym3d_int8.card.json", "tflite/tfsym3d_int8.tflite"]
+    assert os.path.isfile(exported / "saved_model" / "tfsym3d" / "1" / "saved_model.pb")
+    card = json.loads((exported / "tflite" / "tfsym3d_int8.card.json").read_text())
+    assert card["quantization"] == "int8" and card["input"]["shape"] == [None, S, S, 3]
+    assert card["outputs"]["canon_depth"]["shape"] == "[N,64,64]"
+    assert card["camera"]["fov_degrees"] == 10.0 and "recon_depth" not in card["outputs"]
+    assert set(card["parity"]["max_abs_diff"]) >= {"canon_depth", "canon_albedo", "view"}
+    sm_card = json.loads((exported / "saved_model" / "tfsym3d" / "model_card.json").read_text())
+    assert "recon_depth" in sm_card["outputs"] and "serving_bytes" in sm_card["signatures"]
+    fp32 = os.path.getsize(exported / "tflite" / "tfsym3d_fp32.tflite")
+    assert os.path.getsize(exported / "tflite" / "tfsym3d_int8.tflite") < 0.3 * fp32
+
+
+def test_tflite_has_builtin_ops_and_named_outputs(exported):
+    from ai_edge_litert.interpreter import Interpreter
+
+    for kind in ("fp32", "fp16", "int8"):
+        path = exported / "tflite" / f"tfsym3d_{kind}.tflite"
+        signatures = Interpreter(model_path=str(path)).get_signature_list()
+        assert signatures["serving_default"]["inputs"] == ["images"]
+        assert set(signatures["serving_default"]["outputs"]) == {
+            "canon_depth", "canon_albedo", "canon_normal", "canon_shading", "canon_light_a",
+            "canon_light_b", "canon_light_d", "view", "conf_sigma_l1", "conf_sigma_percl"}
+        assert b"Flex" not in path.read_bytes()
+
+
+@pytest.mark.parametrize("fmt,file,tol", [
+    ("saved_model", "saved_model/tfsym3d/1", 1e-4), ("tflite", "tflite/tfsym3d_fp32.tflite", 1e-4),
+    ("onnx", "onnx/tfsym3d.onnx", 1e-4), ("tflite", "tflite/tfsym3d_fp16.tflite", 1e-2)])
+def test_parity_with_keras(exported, faces, keras_reference, fmt, file, tol):
+    out = convert.runner(fmt, str(exported / file))(faces)
+    for key in ("canon_depth", "canon_albedo"):
+        assert out[key].shape == keras_reference[key].shape
+        assert np.abs(out[key] - keras_reference[key]).max() <= tol, key
+
+
+def test_int8_side_close_to_fp32(exported, tmp_path):
+    """SIDE of the int8 model's geometry on a synthetic test split within 5% of fp32's
+    (recon_depth rendered from each model's canon_depth and view)."""
+    import tensorflow as tf
+
+    from tfsym3d import Renderer
+    from tfsym3d.data.folder import load_depth_png, load_rgb, paired_files
+    from tfsym3d.data.synth import generate
+    from tfsym3d.metrics import depth_errors, depth_from_png
+
+    generate(str(tmp_path / "data"), 60, S, seed=5)
+    pairs = paired_files(str(tmp_path / "data"), "test") + paired_files(
+        str(tmp_path / "data"), "val")
+    x = np.stack([load_rgb(p) for p, _ in pairs])
+    gt = np.stack([depth_from_png(load_depth_png(d), 0.9, 1.1) for _, d in pairs])
+    r = Renderer(S)
+    sides = {}
+    for kind in ("fp32", "int8"):
+        out = convert.runner("tflite", str(exported / "tflite" / f"tfsym3d_{kind}.tflite"))(x)
+        recon = r.warp_canon_depth(out["canon_depth"], out["view"])
+        side, _ = depth_errors(recon, tf.constant(gt), r)
+        sides[kind] = float(np.mean(side))
+    assert abs(sides["int8"] - sides["fp32"]) <= 0.05 * sides["fp32"], sides
+
+
+def test_serving_requests_run_on_the_saved_model(exported, faces, keras_reference):
+    path = str(exported / "saved_model" / "tfsym3d" / "1")
+    encoded = []
+    for im in faces[:2]:
+        buf = io.BytesIO()
+        Image.fromarray((im * 255 + 0.5).astype(np.uint8)).save(buf, "PNG")
+        encoded.append(buf.getvalue())
+    as_png = np.stack([np.asarray(Image.open(io.BytesIO(e)), np.float32) / 255
+                       for e in encoded])
+    want = convert.runner("saved_model", path)(as_png)
+    rest = json.dumps(serving_client.rest_bytes_request(encoded))
+    assert json.loads(rest)["instances"][0].keys() == {"b64"}
+    for request in (rest, serving_client.grpc_bytes_request(encoded)):
+        got = serving_client.run_locally(path, request)
+        assert np.abs(got["canon_depth"] - want["canon_depth"]).max() < 1e-5
+        assert got["recon_depth"].shape == (2, S, S)
+    for request in (json.dumps(serving_client.rest_float_request(faces[:2])),
+                    serving_client.grpc_float_request(faces[:2])):
+        got = serving_client.run_locally(path, request)
+        assert np.abs(got["canon_depth"] - keras_reference["canon_depth"][:2]).max() < 1e-4
+
+
+def test_errors_leave_nothing_half_written(model_run, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    assert run(["tfsym3d", "export", f"--checkpoint={tmp_path / 'missing'}",
+                f"--out={out}"]) == 1
+    assert "missing" in capsys.readouterr().err
+    assert run(["tfsym3d", "export", f"--checkpoint={model_run}", f"--out={out}",
+                "--formats=tflite,coreml"]) == 1
+    assert "unknown format 'coreml'" in capsys.readouterr().err
+    assert run(["tfsym3d", "export", f"--checkpoint={model_run}", f"--out={out}",
+                "--quantize=int4"]) == 1
+    assert "quantisation 'int4'" in capsys.readouterr().err
+    assert not out.exists() or not os.listdir(out)
+
+    # A conversion failing half-way: the finished formats stay, the failed one and the
+    # staging folder are gone.
+    def broken(*args, **kwargs):
+        raise ValueError("conversion failed")
+
+    monkeypatch.setattr(convert, "onnx_bytes", broken)
+    assert run(["tfsym3d", "export", f"--checkpoint={model_run}", f"--out={out}",
+                "--formats=tflite,onnx"]) == 1
+    assert "conversion failed" in capsys.readouterr().err
+    assert sorted(os.listdir(out)) == ["tflite"]
+    assert sorted(os.listdir(out / "tflite")) == ["tfsym3d_fp32.card.json",
+                                                  "tfsym3d_fp32.tflite"]
