@@ -55,7 +55,7 @@ def main():
         def call():
             with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
                 rec.run(model, paths, out, batch_size=args.batch, mesh=mesh, gifs=gifs,
-                        log=null)
+                        log=null, engine=engine)
 
         return call
 

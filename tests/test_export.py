@@ -72,7 +72,7 @@ def test_layout_and_cards(exported):
                      "tflite/tfsym3d_int8.card.json", "tflite/tfsym3d_int8.tflite"]
     assert os.path.isfile(exported / "saved_model" / "tfsym3d" / "1" / "saved_model.pb")
     card = json.loads((exported / "tflite" / "tfsym3d_int8.card.json").read_text())
-    assert card["quantization"] == "int8" and card["input"]["shape"] == [None, S, S, 3]
+    assert card["quantization"] == "int8" and card["input"]["shape"] == [1, S, S, 3]
     assert card["outputs"]["canon_depth"]["shape"] == "[N,64,64]"
     assert card["camera"]["fov_degrees"] == 10.0 and "recon_depth" not in card["outputs"]
     assert set(card["parity"]["max_abs_diff"]) >= {"canon_depth", "canon_albedo", "view"}
