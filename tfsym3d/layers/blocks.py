@@ -1,9 +1,11 @@
 """Small building blocks shared by the factor networks, with PyTorch-exact padding.
 
 The authors' convolutions are `Conv2d(k=4, s=2, padding=1)` and
-`ConvTranspose2d(k=4, s=2, padding=1)`. Both are written here as the explicit operation
-(zero-pad then a 'valid' convolution; a 'valid' transposed convolution then a crop), so
-the arithmetic is PyTorch's whatever the input size and the weights map one-to-one.
+`ConvTranspose2d(k=4, s=2, padding=1)` (and k=3/p=1, k=5/p=2 at stride 1). On inputs
+divisible by the stride, as all of the networks' are, TensorFlow's 'same' padding is
+exactly that symmetric padding (total k - s, split evenly), so those are 'same'
+convolutions; any other combination is written as the explicit operation (zero-pad then
+'valid'; 'valid' transposed then a crop). The weights map one-to-one either way.
 """
 
 import keras
@@ -18,22 +20,35 @@ def torch_default_init():
     return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
 
 
+def _is_same(kernel, stride, padding):
+    """Whether PyTorch's symmetric `padding` is TensorFlow's 'same' for this kernel and
+    stride: true when 2 * padding == kernel - stride, for inputs divisible by the stride
+    (all of the networks' are: powers of two from 4 up)."""
+    return padding > 0 and 2 * padding == kernel - stride
+
+
 def conv(filters, kernel, stride=1, padding=0, name=None):
-    """Conv2d without bias; `padding` zero pixels on every side first (PyTorch style)."""
-    convolution = layers.Conv2D(filters, kernel, strides=stride, padding="valid",
-                                use_bias=False, kernel_initializer=torch_default_init(),
-                                name=name)
-    if padding == 0:
+    """Conv2d without bias; `padding` zero pixels on every side first (PyTorch style).
+
+    Written as 'same' where that is the same arithmetic (one op instead of a pad and a
+    convolution in exported graphs), else as an explicit zero-pad then 'valid'."""
+    same = _is_same(kernel, stride, padding)
+    convolution = layers.Conv2D(filters, kernel, strides=stride,
+                                padding="same" if same else "valid", use_bias=False,
+                                kernel_initializer=torch_default_init(), name=name)
+    if padding == 0 or same:
         return [convolution]
     return [layers.ZeroPadding2D(padding, name=f"{name}_pad"), convolution]
 
 
 def deconv(filters, kernel, stride=1, padding=0, name=None):
-    """ConvTranspose2d without bias; `padding` pixels cropped from every side after."""
-    convolution = layers.Conv2DTranspose(filters, kernel, strides=stride, padding="valid",
-                                         use_bias=False, kernel_initializer=torch_default_init(),
-                                         name=name)
-    if padding == 0:
+    """ConvTranspose2d without bias; `padding` pixels cropped from every side after
+    ('same' where that is the same arithmetic, see conv)."""
+    same = _is_same(kernel, stride, padding)
+    convolution = layers.Conv2DTranspose(filters, kernel, strides=stride,
+                                         padding="same" if same else "valid", use_bias=False,
+                                         kernel_initializer=torch_default_init(), name=name)
+    if padding == 0 or same:
         return [convolution]
     return [convolution, layers.Cropping2D(padding, name=f"{name}_crop")]
 
