@@ -1,4 +1,23 @@
 import os
 
+import pytest
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+
+@pytest.fixture(scope="session")
+def model_run(tmp_path_factory):
+    """A run directory holding an untrained configs/tiny.yaml model (shared by the tests
+    of the commands that load checkpoints)."""
+    from tfsym3d import Unsup3D, load_config
+    from tfsym3d.checkpoints import checkpoint_dir, config_path, make_checkpoint
+    from tfsym3d.model import build
+
+    run_dir = tmp_path_factory.mktemp("run")
+    cfg = load_config("configs/tiny.yaml")
+    model = build(Unsup3D(cfg))
+    os.makedirs(checkpoint_dir(run_dir))
+    cfg.save(config_path(run_dir))
+    make_checkpoint(model).save(os.path.join(checkpoint_dir(run_dir), "ckpt"))
+    return run_dir

@@ -21,21 +21,6 @@ S = 64
 
 
 @pytest.fixture(scope="module")
-def model_run(tmp_path_factory):
-    from tfsym3d import Unsup3D, load_config
-    from tfsym3d.checkpoints import checkpoint_dir, config_path, make_checkpoint
-    from tfsym3d.model import build
-
-    run_dir = tmp_path_factory.mktemp("run")
-    cfg = load_config("configs/tiny.yaml")
-    model = build(Unsup3D(cfg))
-    os.makedirs(checkpoint_dir(run_dir))
-    cfg.save(config_path(run_dir))
-    make_checkpoint(model).save(os.path.join(checkpoint_dir(run_dir), "ckpt"))
-    return run_dir
-
-
-@pytest.fixture(scope="module")
 def exported(model_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("exported")
     status = run(["tfsym3d", "export", f"--checkpoint={model_run}", f"--out={out}",

@@ -68,22 +68,6 @@ def test_no_face_found_is_an_input_error(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def model_run(tmp_path_factory):
-    """A run directory holding an untrained tiny model."""
-    from tfsym3d import Unsup3D, load_config
-    from tfsym3d.checkpoints import checkpoint_dir, config_path, make_checkpoint
-    from tfsym3d.model import build
-
-    run_dir = tmp_path_factory.mktemp("run")
-    cfg = load_config("configs/tiny.yaml")
-    model = build(Unsup3D(cfg))
-    os.makedirs(checkpoint_dir(run_dir))
-    cfg.save(config_path(run_dir))
-    make_checkpoint(model).save(os.path.join(checkpoint_dir(run_dir), "ckpt"))
-    return run_dir
-
-
-@pytest.fixture(scope="module")
 def photos(tmp_path_factory):
     """Three usable photos (one with an EXIF rotation), a corrupt and an empty file."""
     root = tmp_path_factory.mktemp("photos")

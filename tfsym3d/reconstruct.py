@@ -7,8 +7,9 @@
 INPUT: image files and folders (searched recursively for png, jpg, jpeg, bmp, webp, tif,
 tiff, gif); any size and aspect; EXIF orientation is honoured. Without detection the
 photo's centre square is used; with --detect=face the largest face found by OpenCV's Haar
-cascade (shipped in the opencv-python-headless wheel) is framed as the CelebA crops are
-(FACE_SCALE times the detector's box, centred FACE_SHIFT of it lower... see face_box).
+cascade (shipped in the opencv-python-headless wheel) is framed like the CelebA crops: a
+square FACE_SCALE times the detector's box, its centre moved down by FACE_SHIFT of the box
+(see face_box).
 
 Per image, in DIR/NAME/ (NAME is the file's stem, made unique):
   input.png                       the crop the model saw
