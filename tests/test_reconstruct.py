@@ -24,6 +24,11 @@ def test_face_box_is_scaled_square_moved_down():
     assert rec.face_box((0, 0, 20, 10), 1.0, 0.0) == pytest.approx((0, -5, 20, 20))
 
 
+def test_unique_names():
+    assert rec.unique_names(["a/x.png", "b/x.jpg", "x_2.png", "c/y.png"]) == [
+        "x", "x_2", "x_2_2", "y"]
+
+
 def test_centre_box():
     assert rec.centre_box(60, 100) == (20, 0, 60, 60)
     assert rec.centre_box(101, 50) == (0, 25, 50, 50)

@@ -117,13 +117,16 @@ def collect_inputs(paths):
 
 
 def unique_names(files):
-    """Output folder names: the files' stems, with _2, _3... where they repeat."""
-    seen, names = {}, []
+    """Output folder names: the files' stems, with _2, _3... added where a name is taken."""
+    used, names = set(), []
     for path in files:
         stem = os.path.splitext(os.path.basename(path))[0] or "image"
-        n = seen.get(stem, 0) + 1
-        seen[stem] = n
-        names.append(stem if n == 1 else f"{stem}_{n}")
+        name, n = stem, 1
+        while name in used:
+            n += 1
+            name = f"{stem}_{n}"
+        used.add(name)
+        names.append(name)
     return names
 
 
