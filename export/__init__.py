@@ -160,7 +160,7 @@ def load_for_export(checkpoint):
 def _keras_outputs(model, images):
     from export.graph import InferenceModule
 
-    out = InferenceModule(model, with_recon=True)._predict(images)
+    out = InferenceModule(model, with_recon=True).predict(images)
     return {k: v.numpy() for k, v in out.items()}
 
 

@@ -28,10 +28,10 @@ def _archive(model, with_recon, with_bytes, batch=None):
     s = model.cfg.image_size
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", module._predict, input_signature=[
+    archive.add_endpoint("serving_default", module.predict, input_signature=[
         tf.TensorSpec([batch, s, s, 3], tf.float32, name="images")])
     if with_bytes:
-        archive.add_endpoint("serving_bytes", module._predict_bytes, input_signature=[
+        archive.add_endpoint("serving_bytes", module.predict_bytes, input_signature=[
             tf.TensorSpec([None], tf.string, name="image_bytes")])
     return archive, module
 
@@ -116,7 +116,7 @@ def onnx_bytes(model, opset=17):
 
     module = InferenceModule(model, with_recon=False)
     s = model.cfg.image_size
-    fn = tf.function(module._predict)
+    fn = tf.function(module.predict)
     proto, _ = tf2onnx.convert.from_function(
         fn, input_signature=[tf.TensorSpec([None, s, s, 3], tf.float32, name="images")],
         opset=opset)

@@ -1,8 +1,8 @@
 """The inference graph that every export format carries.
 
-    module = InferenceModule(model, with_recon=True)
-    module.predict(images)        # images [N, S, S, 3] float32 in [0, 1] -> dict
-    module.predict_bytes(data)    # data [N] tf.string, encoded JPEG/PNG/BMP/GIF -> dict
+    graph = InferenceModule(model, with_recon=True)
+    graph.predict(images)        # images [N, S, S, 3] float32 in [0, 1] -> dict
+    graph.predict_bytes(data)    # data [N] tf.string, encoded JPEG/PNG/BMP/GIF -> dict
 
 Outputs (OUTPUTS lists shapes, ranges and meaning; the model card repeats them):
 canon_depth, canon_albedo (0..1), canon_normal, canon_shading, canon_light_a,
@@ -36,8 +36,9 @@ OUTPUTS = {
 RECON_OUTPUTS = ("recon_depth", "recon_im")
 
 
-class InferenceModule(tf.Module):
-    """Wraps an Unsup3D (built with fuse_renderer=False) for export.
+class InferenceModule:
+    """The export graph of an Unsup3D (built with fuse_renderer=False); its methods are
+    plain Python, traced by each exporter with its own input signature.
 
     Args:
       model: the Keras model.
@@ -45,22 +46,12 @@ class InferenceModule(tf.Module):
     """
 
     def __init__(self, model, with_recon=False):
-        super().__init__(name="tfsym3d")
         self.model = model
         self.with_recon = with_recon
-        s = model.cfg.image_size
-        self.image_size = s
-        self.predict = tf.function(
-            self._predict, input_signature=[tf.TensorSpec([None, s, s, 3], tf.float32,
-                                                          name="images")])
-        self.predict_bytes = tf.function(
-            self._predict_bytes, input_signature=[tf.TensorSpec([None], tf.string,
-                                                                name="image_bytes")])
+        self.image_size = model.cfg.image_size
 
-    def output_names(self):
-        return [k for k in OUTPUTS if self.with_recon or k not in RECON_OUTPUTS]
-
-    def _predict(self, images):
+    def predict(self, images):
+        """images [N, S, S, 3] float32 in [0, 1] -> {output name: tensor}."""
         m = self.model
         f = m.factors(images, training=False)
         sh = m.shade(f["canon_depth"], f["canon_albedo"], f["canon_light_a"],
@@ -86,7 +77,7 @@ class InferenceModule(tf.Module):
             out["recon_im"] = (r["recon_im"] / 2.0 + 0.5) * r["recon_valid"][..., None]
         return {k: tf.identity(v, name=k) for k, v in out.items()}
 
-    def _predict_bytes(self, data):
+    def predict_bytes(self, data):
         """Decodes each encoded image, takes its centre square and resizes it (bilinear)
         to the model's input."""
         s = self.image_size
@@ -102,4 +93,4 @@ class InferenceModule(tf.Module):
 
         images = tf.map_fn(decode, data, fn_output_signature=tf.TensorSpec([s, s, 3],
                                                                             tf.float32))
-        return self._predict(images)
+        return self.predict(images)

@@ -44,7 +44,7 @@ def main():
     rows = {}
     for threads in (1, 2):
         runners = {
-            "Keras eager": lambda: eager._predict(x),
+            "Keras eager": lambda: eager.predict(x),
             "SavedModel": _saved_model(written["saved_model"]),
             "TFLite fp32": _bind(convert.runner("tflite", written["tflite_fp32"], threads), x),
             "TFLite fp16": _bind(convert.runner("tflite", written["tflite_fp16"], threads), x),
