@@ -112,6 +112,7 @@ def test_int8_side_close_to_fp32(exported, tmp_path):
         recon = r.warp_canon_depth(out["canon_depth"], out["view"])
         side, _ = depth_errors(recon, tf.constant(gt), r)
         sides[kind] = float(np.mean(side))
+    print(f"SIDE fp32 {sides['fp32']:.5f} int8 {sides['int8']:.5f}")
     assert abs(sides["int8"] - sides["fp32"]) <= 0.05 * sides["fp32"], sides
 
 
