@@ -408,10 +408,7 @@ def mesh_arrays(canon_depth, renderer, trim=BORDER_TRIM):
       with V = (H - 2 trim)(W - 2 trim) and F = 2 (H - 2 trim - 1)(W - 2 trim - 1).
     """
     h, w = canon_depth.shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    k = renderer.K
-    z = canon_depth.astype(np.float32)
-    pts = np.stack([(xs - k[0, 2]) / k[0, 0] * z, (ys - k[1, 2]) / k[1, 1] * z, z], -1)
+    pts = renderer.depth_to_3d_grid(np.asarray(canon_depth, np.float32)[None]).numpy()[0]
     sl = slice(trim, h - trim), slice(trim, w - trim)
     pts = pts[sl[0], sl[1]]
     hh, ww = pts.shape[:2]
