@@ -37,6 +37,18 @@ def test_depth_smoothness_by_hand():
     assert got == pytest.approx(vertical + horizontal, rel=1e-5)
 
 
+def test_second_order_depth_smoothness_is_zero_on_planes_and_sees_ripples():
+    y, x = np.mgrid[0:6, 0:5].astype(np.float32)
+    plane = (1.0 + 0.01 * x - 0.02 * y)[None]
+    assert losses.depth_smoothness(plane, 0.9, 1.1, order=2).numpy() == pytest.approx(
+        0.0, abs=1e-5)
+    # Period-2 ripple along x of amplitude 0.01: every horizontal second difference is
+    # +-0.04 and every vertical one 0.
+    ripple = (1.0 + 0.01 * (-1.0) ** x + 0 * y)[None]
+    got = losses.depth_smoothness(ripple, 0.9, 1.1, order=2).numpy()
+    assert got == pytest.approx(0.04 / 0.2, rel=1e-5)
+
+
 def test_perceptual_loss_gaussian_nll_with_pooled_mask():
     perc = losses.PerceptualLoss.__new__(losses.PerceptualLoss)
     perc.preprocess = "torch"

@@ -63,6 +63,8 @@ class Config:
     lam_flip: float = _opt(0.5, "Weight of the flipped reconstruction's losses.")
     lam_flip_start_epoch: int = _opt(0, "Before this epoch the flipped losses weigh 1.")
     lam_depth_sm: float = _opt(0.0, "Weight of the canonical depth smoothness loss.")
+    depth_sm_order: int = _opt(1, "Smoothness on first differences (1, total variation) or "
+                               "second differences (2: free for planes, heavy on ripples).")
     flip_depth: bool = _opt(True, "Ablation switch: flip the canonical depth (symmetry).")
     flip_albedo: bool = _opt(True, "Ablation switch: flip the canonical albedo (symmetry).")
     use_lighting: bool = _opt(True, "Ablation switch: shade with the predicted light.")
@@ -85,6 +87,8 @@ class Config:
         if self.min_depth >= self.max_depth:
             raise ValueError(f"min_depth ({self.min_depth}) must be below max_depth "
                              f"({self.max_depth})")
+        if self.depth_sm_order not in (1, 2):
+            raise ValueError(f"depth_sm_order must be 1 or 2; got {self.depth_sm_order}")
         if self.image_size not in (64, 128):
             raise ValueError(f"image_size must be 64 or 128; got {self.image_size}")
         if self.crop is not None and not (isinstance(self.crop, int) or (

@@ -52,13 +52,26 @@ def mask_count(mask, channels):
     return tf.reduce_sum(mask) * channels
 
 
-def depth_smoothness(canon_depth, min_depth, max_depth):
-    """Mean absolute difference of neighbouring depths in units of the depth range:
-    [B, H, W] -> scalar (vertical term + horizontal term)."""
+def depth_smoothness(canon_depth, min_depth, max_depth, order=1):
+    """Mean absolute finite difference of the depth in units of the depth range:
+    [B, H, W] -> scalar (vertical term + horizontal term).
+
+    order 1: d[i+1] - d[i] (total variation; penalises any slope, planes included).
+    order 2: d[i-1] - 2 d[i] + d[i+1] (zero on planes, small on smooth bumps, largest on
+    period-2 ripples, which normals from central differences cannot see)."""
     scale = max_depth - min_depth
-    dv = tf.reduce_mean(tf.abs(canon_depth[:, :-1, :] - canon_depth[:, 1:, :]) / scale)
-    du = tf.reduce_mean(tf.abs(canon_depth[:, :, :-1] - canon_depth[:, :, 1:]) / scale)
-    return dv + du
+
+    def diff(d, axis):
+        n = d.shape[axis]
+        first = tf.gather(d, tf.range(1, n), axis=axis) - tf.gather(d, tf.range(n - 1),
+                                                                   axis=axis)
+        if order == 1:
+            return first
+        return tf.gather(first, tf.range(1, n - 1), axis=axis) - tf.gather(
+            first, tf.range(n - 2), axis=axis)
+
+    return (tf.reduce_mean(tf.abs(diff(canon_depth, 1))) +
+            tf.reduce_mean(tf.abs(diff(canon_depth, 2)))) / scale
 
 
 class PerceptualLoss:

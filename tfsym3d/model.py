@@ -90,7 +90,8 @@ class Unsup3D(keras.Model):
         out["canon_depth_raw"] = raw
         t = tf.tanh(raw - tf.reduce_mean(raw, axis=[1, 2], keepdims=True))
         depth = self._rescale(t, cfg.min_depth, cfg.max_depth)
-        out["depth_sm"] = losses.depth_smoothness(depth, cfg.min_depth, cfg.max_depth)
+        out["depth_sm"] = losses.depth_smoothness(depth, cfg.min_depth, cfg.max_depth,
+                                                   cfg.depth_sm_order)
         w = depth.shape[2]
         border = tf.constant([1.0] * 2 + [0.0] * (w - 4) + [1.0] * 2)
         out["canon_depth"] = depth * (1.0 - border) + border * cfg.resolved_border_depth
