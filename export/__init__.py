@@ -151,10 +151,12 @@ def export_model(model, out, formats=FORMATS, quantize=("none",), name="tfsym3d"
 
 def load_for_export(checkpoint):
     """The model of a run directory or checkpoint, built for export (the renderer's
-    pieces as plain TensorFlow ops, no XLA)."""
+    pieces as plain TensorFlow ops, no XLA; GroupNorm statistics in 4-D ops, see
+    tfsym3d.layers.blocks.GroupNorm)."""
+    from export.graph import use_export_ops
     from tfsym3d.checkpoints import load_model
 
-    return load_model(checkpoint, fuse_renderer=False, jit_renderer=False)
+    return use_export_ops(load_model(checkpoint, fuse_renderer=False, jit_renderer=False))
 
 
 def _keras_outputs(model, images):

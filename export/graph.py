@@ -36,6 +36,18 @@ OUTPUTS = {
 RECON_OUTPUTS = ("recon_depth", "recon_im")
 
 
+def use_export_ops(model):
+    """Switches a model's layers to their export formulations (same weights, same values
+    to float precision): GroupNorm statistics in 4-D ops, which XNNPACK delegates
+    (tfsym3d.layers.blocks.GroupNorm). Returns the model."""
+    from tfsym3d.layers.blocks import GroupNorm
+
+    for layer in model._flatten_layers():
+        if isinstance(layer, GroupNorm):
+            layer.stats_4d = True
+    return model
+
+
 class InferenceModule:
     """The export graph of an Unsup3D (built with fuse_renderer=False); its methods are
     plain Python, traced by each exporter with its own input signature.

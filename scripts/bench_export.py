@@ -30,11 +30,11 @@ def main():
 
     import export
     from export import convert
-    from export.graph import InferenceModule
+    from export.graph import InferenceModule, use_export_ops
     from tfsym3d.config import Config
     from tfsym3d.model import Unsup3D, build
 
-    model = build(Unsup3D(Config(fuse_renderer=False)))
+    model = use_export_ops(build(Unsup3D(Config(fuse_renderer=False))))
     written = export.export_model(model, args.out, quantize=("none", "fp16", "int8"),
                                   log=lambda *a: None)
     x = export.sample_images(1, model.cfg.image_size, seed=4)

@@ -54,6 +54,29 @@ def test_pytorch_style_padding_of_strided_convolutions():
     np.testing.assert_allclose(got, full[1:-1, 1:-1], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("stats_4d", [False, True])
+@pytest.mark.parametrize("channels,nf", [(16, 16), (32, 64)])
+def test_group_norm_matches_a_numpy_group_norm(stats_4d, channels, nf):
+    """Both GroupNorm formulations (Keras' and the export one) against numpy, with group
+    sizes 1 and 4 (nf / 16 channels per group, as the authors')."""
+    from tfsym3d.layers.blocks import group_norm
+
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((2, 5, 6, channels)) * 3 + 1).astype(np.float32)
+    gn = group_norm(channels, nf, "gn")
+    gn(x)
+    gamma = rng.uniform(0.5, 2, channels).astype(np.float32)
+    beta = rng.standard_normal(channels).astype(np.float32)
+    gn.set_weights([gamma, beta])
+    gn.stats_4d = stats_4d
+    per = max(nf // 16, 1)
+    g = x.reshape(2, 5, 6, channels // per, per).astype(np.float64)
+    mean = g.mean(axis=(1, 2, 4), keepdims=True)
+    var = g.var(axis=(1, 2, 4), keepdims=True)
+    want = ((g - mean) / np.sqrt(var + 1e-5)).reshape(x.shape) * gamma + beta
+    np.testing.assert_allclose(gn(x).numpy(), want, rtol=1e-4, atol=1e-4)
+
+
 def test_config_typos_and_bad_types_are_rejected(tmp_path):
     with pytest.raises(ValueError, match="unknown config key.*batch_sise.*valid keys: "):
         load_config(None, ["batch_sise=8"])

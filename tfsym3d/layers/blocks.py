@@ -9,6 +9,8 @@ convolutions; any other combination is written as the explicit operation (zero-p
 """
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import layers
 
 
@@ -53,11 +55,48 @@ def deconv(filters, kernel, stride=1, padding=0, name=None):
     return [convolution, layers.Cropping2D(padding, name=f"{name}_crop")]
 
 
+@keras.saving.register_keras_serializable(package="tfsym3d")
+class GroupNorm(layers.GroupNormalization):
+    """Keras' GroupNormalization on NHWC with a second, export-friendly formulation.
+
+    With `stats_4d` set (export.load_for_export sets it) the statistics are computed
+    without the 5-D [B, H, W, G, C/G] reshape: per-channel means of x and x^2 over H, W,
+    averaged within each group by a [C, C] block matrix, var = E[x^2] - E[x]^2. Every op
+    is then 4-D or 2-D, which TFLite's XNNPACK delegate takes whole (it leaves 5-D ops
+    to the slower builtin kernels). Same weights, same values to float precision;
+    training keeps Keras' two-pass moments.
+    """
+
+    stats_4d = False
+
+    def call(self, inputs, training=None):
+        if not self.stats_4d:
+            return super().call(inputs)
+        c = inputs.shape[-1]
+        per_group = c // self.groups
+        mean = tf.reduce_mean(inputs, axis=[1, 2], keepdims=True)
+        mean_sq = tf.reduce_mean(tf.square(inputs), axis=[1, 2], keepdims=True)
+        if per_group > 1:
+            block = np.kron(np.eye(self.groups), np.full((per_group, per_group),
+                                                         1.0 / per_group))
+            block = tf.constant(block, tf.float32)
+            mean = tf.reshape(tf.matmul(tf.reshape(mean, [-1, c]), block), [-1, 1, 1, c])
+            mean_sq = tf.reshape(tf.matmul(tf.reshape(mean_sq, [-1, c]), block),
+                                 [-1, 1, 1, c])
+        var = tf.maximum(mean_sq - tf.square(mean), 0.0)
+        scale = tf.math.rsqrt(var + self.epsilon)
+        if self.scale:
+            scale = scale * self.gamma
+        shift = -mean * scale
+        if self.center:
+            shift = shift + self.beta
+        return inputs * scale + shift
+
+
 def group_norm(channels, nf, name):
     """The authors' GroupNorm(16 * channels / nf, channels): nf / 16 channels per group."""
     per_group = max(nf // 16, 1)
-    return layers.GroupNormalization(groups=max(channels // per_group, 1), epsilon=1e-5,
-                                     name=name)
+    return GroupNorm(groups=max(channels // per_group, 1), epsilon=1e-5, name=name)
 
 
 def activation(kind, name):
