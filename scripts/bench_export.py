@@ -1,6 +1,6 @@
 """Benchmark: file size and batch-1 latency of every export format, side by side.
 
-    python scripts/bench_export.py [--repeats=30] [--out=runs/bench_export]
+    python scripts/bench_export.py [--repeats=30] [--out=runs/bench_export] [--kernels]
 
 Exports a full-size model (the paper's widths, 64x64, untrained weights) to SavedModel,
 TFLite fp32/fp16/int8 (XNNPACK, LiteRT) and ONNX (ONNX Runtime), then times one image at
@@ -8,6 +8,10 @@ a time with 1 and 2 threads, the runtimes called in turn round after round (medi
 Keras eager runs the same inference graph (networks and shading, no re-rendering) op by
 op. Bars (issue 6): int8 file <= 30% of fp32;
 TFLite fp32 latency <= 1.2x ONNX Runtime's; TFLite int8 <= 1/3 of Keras eager.
+
+--kernels instead times single convolutions of the networks' own shapes, each converted
+alone to TFLite (XNNPACK) and ONNX (ONNX Runtime), one thread: how fast the two
+runtimes' kernels are on this CPU, apart from the graph around them.
 """
 
 import argparse
@@ -26,7 +30,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--out", default="runs/bench_export")
+    parser.add_argument("--kernels", action="store_true",
+                        help="time the networks' convolution shapes alone instead")
     args = parser.parse_args()
+    if args.kernels:
+        return kernels(args.repeats)
 
     import export
     from export import convert
@@ -72,6 +80,57 @@ def main():
               f"{rows['TFLite int8'][threads] / rows['Keras eager'][threads]:.2f} (bar <= 0.33)")
     print("Keras eager and SavedModel use TensorFlow's own thread pool (all cores) in both "
           "columns.")
+
+
+# (name, input [H, W, C], layer): convolutions of the full-size networks at 64x64.
+KERNELS = (
+    ("conv 4x4/2, 64x64x3 -> 64", (64, 64, 3), ("conv", 64, 4, 2)),
+    ("conv 4x4/2, 32x32x64 -> 128", (32, 32, 64), ("conv", 128, 4, 2)),
+    ("deconv 4x4/2, 16x16x128 -> 64", (16, 16, 128), ("deconv", 64, 4, 2)),
+    ("deconv 4x4/2, 32x32x64 -> 64", (32, 32, 64), ("deconv", 64, 4, 2)),
+    ("conv 3x3, 64x64x64 -> 64", (64, 64, 64), ("conv", 64, 3, 1)),
+    ("conv 5x5, 64x64x64 -> 64", (64, 64, 64), ("conv", 64, 5, 1)),
+)
+
+
+def kernels(repeats):
+    import keras
+    import onnxruntime as ort
+    import tensorflow as tf
+    import tf2onnx
+    from ai_edge_litert.interpreter import Interpreter
+
+    print("| convolution | TFLite (ms) | ONNX Runtime (ms) | ratio |")
+    print("|---|---|---|---|")
+    for name, shape, (kind, filters, k, stride) in KERNELS:
+        inp = keras.Input(shape, batch_size=1)
+        layer = (keras.layers.Conv2D if kind == "conv" else keras.layers.Conv2DTranspose)(
+            filters, k, stride, padding="same", use_bias=False)
+        net = keras.Model(inp, layer(inp))
+        interpreter = Interpreter(
+            model_content=tf.lite.TFLiteConverter.from_keras_model(net).convert(),
+            num_threads=1)
+        interpreter.allocate_tensors()
+        index = interpreter.get_input_details()[0]["index"]
+        spec = [tf.TensorSpec((1,) + shape, tf.float32, name="x")]
+        proto, _ = tf2onnx.convert.from_function(tf.function(lambda x, n=net: n(x)),
+                                                 input_signature=spec, opset=17)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(proto.SerializeToString(), options,
+                                       providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).uniform(size=(1,) + shape).astype(np.float32)
+
+        def tflite(i=interpreter, j=index, x=x):
+            i.set_tensor(j, x)
+            i.invoke()
+
+        def onnx(s=session, x=x):
+            s.run(None, {"x": x})
+
+        t_tfl, t_ort = interleaved_times([tflite, onnx], repeats, warmup=3)
+        print(f"| {name} | {t_tfl * 1e3:.2f} | {t_ort * 1e3:.2f} | {t_tfl / t_ort:.2f} |",
+              flush=True)
 
 
 def _bind(fn, x):
