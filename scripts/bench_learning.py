@@ -76,6 +76,7 @@ def examples_png(model, data, path, n=6):
     from PIL import Image
 
     from tfsym3d.data.folder import load_rgb, paired_files
+    from tfsym3d.reconstruct import normal_image
 
     files = [p for p, _ in paired_files(data, "test")[:n]]
     s = model.cfg.image_size
@@ -84,9 +85,9 @@ def examples_png(model, data, path, n=6):
     depth = out["recon_depth"].numpy()
     lo, hi = model.cfg.min_depth, model.cfg.max_depth
     depth_im = np.repeat(((hi - depth) / (hi - lo)).clip(0, 1)[..., None], 3, -1)
-    normal = out["recon_normal"].numpy() * np.array([-1, 1, 1]) / 2 + 0.5
+    normal = normal_image(out["recon_normal"].numpy())
     recon = out["recon_im"].numpy() / 2 + 0.5
-    rows = [np.concatenate(list(r), 1) for r in (x, depth_im, normal.clip(0, 1), recon.clip(0, 1))]
+    rows = [np.concatenate(list(r), 1) for r in (x, depth_im, normal, recon.clip(0, 1))]
     grid = (np.concatenate(rows, 0) * 255).astype(np.uint8)
     Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(path)
 

@@ -61,14 +61,10 @@ def depth_smoothness(canon_depth, min_depth, max_depth, order=1):
     period-2 ripples, which normals from central differences cannot see)."""
     scale = max_depth - min_depth
 
-    def diff(d, axis):
-        n = d.shape[axis]
-        first = tf.gather(d, tf.range(1, n), axis=axis) - tf.gather(d, tf.range(n - 1),
-                                                                   axis=axis)
-        if order == 1:
-            return first
-        return tf.gather(first, tf.range(1, n - 1), axis=axis) - tf.gather(
-            first, tf.range(n - 2), axis=axis)
+    def diff(d, axis):  # order-th forward difference along axis 1 (rows) or 2 (columns)
+        for _ in range(order):
+            d = d[:, 1:] - d[:, :-1] if axis == 1 else d[:, :, 1:] - d[:, :, :-1]
+        return d
 
     return (tf.reduce_mean(tf.abs(diff(canon_depth, 1))) +
             tf.reduce_mean(tf.abs(diff(canon_depth, 2)))) / scale
