@@ -101,17 +101,8 @@ def test_cli_reports_baselines_without_a_checkpoint(split, tmp_path, capsys):
     assert np.mean(side_null) == pytest.approx(report["baseline_null"]["side"], rel=1e-4)
 
 
-def test_cli_with_a_checkpoint_adds_the_model_and_view_scores(split, tmp_path):
-    from tfsym3d import Unsup3D, load_config
-    from tfsym3d.checkpoints import checkpoint_dir, config_path, make_checkpoint
-    from tfsym3d.model import build
-
-    run_dir = tmp_path / "run"
-    cfg = load_config("configs/tiny.yaml")  # 64x64: the 32x32 data is resized
-    model = build(Unsup3D(cfg))
-    os.makedirs(checkpoint_dir(run_dir))
-    cfg.save(config_path(run_dir))
-    make_checkpoint(model).save(os.path.join(checkpoint_dir(run_dir), "ckpt"))
+def test_cli_with_a_checkpoint_adds_the_model_and_view_scores(split, tmp_path, model_run):
+    run_dir = model_run  # configs/tiny.yaml, 64x64: the 32x32 data is resized
 
     # A broken image: skipped with its name, the rest evaluated, non-zero exit.
     broken = split / "test" / "image" / "zzz_image.png"
