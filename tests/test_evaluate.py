@@ -129,3 +129,22 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
     assert run(["tfsym3d", "evaluate", f"--data={tmp_path / 'nowhere'}"]) == 1
     assert "nowhere" in capsys.readouterr().err
     assert run(["tfsym3d", "evaluate"]) == 2
+
+
+def test_gt_depth_range_keeps_the_ground_truth_when_the_model_range_changes(split):
+    """The depth PNGs are decoded with gt_depth_range when it is set, so a model with
+    another depth prior is scored against the same ground truth; without it the
+    authors' convention (the model's own range) re-scales the ground truth."""
+    from tfsym3d.config import load_config
+    from tfsym3d.evaluate_cli import evaluate
+
+    def avg_side(**overrides):
+        cfg = load_config(None, dict(image_size=64, **overrides))
+        return evaluate(None, cfg, str(split), "test")["summary"]["baseline_avg"]["side"]
+
+    reference = avg_side()  # min_depth 0.9, max_depth 1.1: the generator's range
+    assert avg_side(min_depth=0.8, gt_depth_range=[0.9, 1.1]) == pytest.approx(reference,
+                                                                              rel=1e-5)
+    assert avg_side(min_depth=0.8) > 1.2 * reference  # 1.5x the relief, re-scaled
+    with pytest.raises(ValueError, match="gt_depth_range"):
+        load_config(None, dict(gt_depth_range=[1.1, 0.9]))

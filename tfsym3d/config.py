@@ -25,6 +25,9 @@ class Config:
     image_size: int = _opt(64, "Network input side in pixels: 64 (the paper) or 128.")
     crop: typing.Any = _opt(None, "None, a centre-crop side in pixels, or [x0, y0, w, h].")
     load_gt_depth: bool = _opt(False, "Paired image+depth data: report SIDE/MAD while training.")
+    gt_depth_range: typing.Any = _opt(None, "[near, far] camera depths that ground-truth "
+                                      "depth PNGs span (65535 = near, 0 = far); None: "
+                                      "[min_depth, max_depth], the authors' convention.")
     shuffle_buffer: int = _opt(4096, "tf.data shuffle buffer (file names).")
     seed: typing.Any = _opt(None, "Seed for weights and data order; None = nondeterministic.")
     # --- trainer ---
@@ -87,6 +90,13 @@ class Config:
         if self.min_depth >= self.max_depth:
             raise ValueError(f"min_depth ({self.min_depth}) must be below max_depth "
                              f"({self.max_depth})")
+        rng = self.gt_depth_range
+        if rng is not None and not (
+                isinstance(rng, list | tuple) and len(rng) == 2
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in rng)
+                and rng[0] < rng[1]):
+            raise ValueError("gt_depth_range must be None or [near, far] with near < far; "
+                             f"got {self.gt_depth_range!r}")
         if self.depth_sm_order not in (1, 2):
             raise ValueError(f"depth_sm_order must be 1 or 2; got {self.depth_sm_order}")
         if self.image_size not in (64, 128):
@@ -100,6 +110,16 @@ class Config:
         if self.border_depth is not None:
             return float(self.border_depth)
         return 0.7 * self.max_depth + 0.3 * self.min_depth
+
+    @property
+    def resolved_gt_depth_range(self):
+        """(near, far) depths of ground-truth depth PNGs: gt_depth_range or the model's range.
+
+        Kept apart from min_depth/max_depth so that changing the model's depth prior does
+        not silently re-scale the ground truth it is evaluated against."""
+        if self.gt_depth_range is not None:
+            return float(self.gt_depth_range[0]), float(self.gt_depth_range[1])
+        return self.min_depth, self.max_depth
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -98,6 +98,7 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
     renderer = model.renderer if model is not None else Renderer(
         s, cfg.fov, cfg.min_depth, cfg.max_depth, cfg.rot_center_depth)
 
+    gt_range = cfg.resolved_gt_depth_range
     # Read everything first (the split is small); unreadable pairs are skipped, named.
     names, images, depths, skipped = [], [], [], []
     for image_path, depth_path in pairs:
@@ -113,7 +114,7 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
             continue
         names.append(pair_stem(image_path))
         images.append(im)
-        depths.append(metrics.depth_from_png(d, renderer.min_depth, renderer.max_depth))
+        depths.append(metrics.depth_from_png(d, *gt_range))
     if not names:
         raise ValueError(f"{folder}: no readable image/depth pair")
     images = np.stack(images).astype(np.float32)

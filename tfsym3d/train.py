@@ -98,7 +98,8 @@ def make_datasets(cfg, counter=None):
                   seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer, counter=counter)
     if cfg.load_gt_depth:
         make = folder.paired_dataset
-        common.update(min_depth=cfg.min_depth, max_depth=cfg.max_depth)
+        near, far = cfg.resolved_gt_depth_range
+        common.update(min_depth=near, max_depth=far)
     else:
         make = folder.image_dataset
     train_ds = make(cfg.data_dir, "train", training=True,
