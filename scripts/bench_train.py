@@ -6,9 +6,12 @@ graph mode (the training default: a plain tf.function) and with the whole step
 compiled by XLA. Beside it, in the same run, the forward and
 backward of the five networks alone on the same batch, timed alternately with the step
 so that drifts of this machine's speed hit both; the share outside the networks is
-1 - networks / step (medians).
+1 - networks / step (medians). The VGG16 of the perceptual loss runs in each of
+--perc_dtypes: float32 (the authors' arithmetic) and the config's auto (bfloat16 where
+the hardware has it natively, else float32; the row says which it became).
 
-    python scripts/bench_train.py [--batches=16,64] [--repeats=5] [--modes=graph,xla]
+    python scripts/bench_train.py [--batches=16,64] [--repeats=5] [--modes=graph,xla] \
+        [--perc_dtypes=float32,auto]
 """
 
 import argparse
@@ -48,17 +51,23 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--modes", default="graph,xla",
                         help="graph (the training default) and/or xla (whole step compiled)")
+    parser.add_argument("--perc_dtypes", default="float32,auto",
+                        help="VGG16 arithmetic: float32, bfloat16 and/or auto")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    print(f"{'batch':>5} {'mode':<14} {'step s':>8} {'img/s':>8} {'nets s':>8} {'outside':>8}")
+    print(f"{'batch':>5} {'mode':<6} {'VGG16':<16} {'step s':>8} {'img/s':>8} {'nets s':>8} "
+          f"{'outside':>8}")
     for b in (int(v) for v in args.batches.split(",")):
         x = tf.constant(rng.uniform(size=(b, 64, 64, 3)).astype(np.float32))
-        for mode in args.modes.split(","):
+        for mode, dtype in ((m, d) for m in args.modes.split(",")
+                            for d in args.perc_dtypes.split(",")):
             jit = {"graph": False, "xla": True}[mode]
-            cfg = load_config("configs/celeba.yaml", {"vgg16_weights": "random"})
+            cfg = load_config("configs/celeba.yaml",
+                              {"vgg16_weights": "random", "perc_dtype": dtype})
             model = build(Unsup3D(cfg))
             model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=jit)
-            model._perceptual()
+            vgg = model._perceptual().dtype
+            vgg = vgg if vgg == dtype else f"{dtype}->{vgg}"
             model.optimizer.build(model.trainable_variables)
             step = tf.function(model.train_step, jit_compile=jit)
             nets = [model.netD, model.netA, model.netL, model.netV, model.netC]
@@ -66,8 +75,8 @@ def main():
             t_step, t_nets = interleaved_times(
                 [lambda s=step, x=x: float(s(x)["loss"]),
                  lambda s=nstep, x=x: [g.numpy() for g in s(x)]], args.repeats)
-            print(f"{b:>5} {mode:<14} {t_step:>8.3f} {b / t_step:>8.1f} {t_nets:>8.3f} "
-                  f"{1 - t_nets / t_step:>8.1%}", flush=True)
+            print(f"{b:>5} {mode:<6} {vgg:<16} {t_step:>8.3f} {b / t_step:>8.1f} "
+                  f"{t_nets:>8.3f} {1 - t_nets / t_step:>8.1%}", flush=True)
 
 
 if __name__ == "__main__":

@@ -104,3 +104,38 @@ def test_erosion_removes_the_border_and_the_neighbours_of_holes():
     got = metrics.erode(tf.constant(big)).numpy()[0]
     want[1:4, 1:4] = 0.0
     assert np.array_equal(got, want)
+
+
+def test_fast_bfloat16_follows_the_hardware():
+    assert losses.fast_bfloat16([(8, 0), (9, 0)])  # Ampere, Hopper
+    assert not losses.fast_bfloat16([(8, 0), (7, 5)])  # one Turing card: emulated
+    assert losses.fast_bfloat16([], {"fpu", "avx512f", "amx_bf16", "amx_tile"})
+    assert losses.fast_bfloat16([], {"avx512f", "avx512_bf16"})
+    assert not losses.fast_bfloat16([], {"fpu", "avx2", "avx512f"})
+
+
+def test_bfloat16_perceptual_loss_tracks_the_float32_one():
+    """Same (random) VGG16 weights in both arithmetics: the loss agrees to 1% and its
+    gradient with respect to the image points the same way; features come back float32."""
+    f32 = losses.PerceptualLoss(32, "random", "torch", dtype="float32")
+    bf16 = losses.PerceptualLoss(32, "random", "torch", dtype="bfloat16")
+    assert bf16.features.layers[1].compute_dtype == "bfloat16"
+    assert bf16.features.layers[1].kernel.dtype == "float32"
+    bf16.features.set_weights(f32.features.get_weights())
+    rng = np.random.default_rng(3)
+    target = tf.constant(rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32))
+    im = tf.Variable(rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32))
+    mask = tf.constant((rng.uniform(size=(2, 32, 32)) > 0.3).astype(np.float32))
+    sigma = tf.constant(rng.uniform(0.5, 2.0, (2, 8, 8, 1)).astype(np.float32))
+    values, grads = [], []
+    for perc in (f32, bf16):
+        assert perc.feature_maps(target).dtype == tf.float32
+        with tf.GradientTape() as tape:
+            loss = perc(im, target, mask, sigma)
+        values.append(float(loss))
+        grads.append(tape.gradient(loss, im).numpy().ravel())
+    assert values[1] == pytest.approx(values[0], rel=1e-2)
+    cosine = grads[0] @ grads[1] / np.linalg.norm(grads[0]) / np.linalg.norm(grads[1])
+    assert cosine > 0.97, cosine
+    with pytest.raises(ValueError, match="dtype"):
+        losses.PerceptualLoss(32, "random", dtype="float16")

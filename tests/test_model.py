@@ -86,6 +86,8 @@ def test_config_typos_and_bad_types_are_rejected(tmp_path):
         load_config(str(bad))
     with pytest.raises(ValueError, match="batch_size must be int"):
         load_config(None, {"batch_size": "eight"})
+    with pytest.raises(ValueError, match="perc_dtype must be"):
+        load_config(None, {"perc_dtype": "half"})
     cfg = load_config(os.path.join(REPO, "configs", "celeba.yaml"), ["lam_flip=1"])
     assert cfg.lam_flip == 1.0 and isinstance(cfg.lam_flip, float) and cfg.crop == 170
 

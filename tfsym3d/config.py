@@ -75,6 +75,9 @@ class Config:
                               "Keras VGG16 ImageNet weights (no top) for the perceptual loss.")
     vgg16_preprocess: str = _opt("caffe", "Input normalisation the VGG16 weights expect: caffe "
                                  "(Keras' weights) or torch (torchvision's).")
+    perc_dtype: str = _opt("float32", "VGG16 arithmetic in the perceptual loss: float32, "
+                           "bfloat16, or auto (bfloat16 where the GPU or CPU has it natively: "
+                           "see scripts/bench_train.py).")
     # --- optimiser ---
     lr: float = _opt(1e-4, "Adam learning rate.")
     beta1: float = _opt(0.9, "Adam beta1.")
@@ -97,6 +100,9 @@ class Config:
                 and rng[0] < rng[1]):
             raise ValueError("gt_depth_range must be None or [near, far] with near < far; "
                              f"got {self.gt_depth_range!r}")
+        if self.perc_dtype not in ("float32", "bfloat16", "auto"):
+            raise ValueError(f"perc_dtype must be float32, bfloat16 or auto; got "
+                             f"{self.perc_dtype!r}")
         if self.depth_sm_order not in (1, 2):
             raise ValueError(f"depth_sm_order must be 1 or 2; got {self.depth_sm_order}")
         if self.image_size not in (64, 128):

@@ -287,7 +287,8 @@ class Unsup3D(keras.Model):
     def _perceptual(self):
         if self.perceptual is None:
             self.perceptual = losses.PerceptualLoss(
-                self.cfg.image_size, self.cfg.vgg16_weights, self.cfg.vgg16_preprocess)
+                self.cfg.image_size, self.cfg.vgg16_weights, self.cfg.vgg16_preprocess,
+                self.cfg.perc_dtype)
         return self.perceptual
 
     @property
