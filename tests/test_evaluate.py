@@ -71,6 +71,30 @@ def test_null_baseline_side_is_the_spread_of_log_depth():
     assert side.numpy()[0] == pytest.approx(inner.std(), rel=1e-4)
 
 
+def test_coverage_counts_the_face_the_prediction_keeps():
+    """Hand-computed: a 10x10 face at rows/columns 3-12 (4-11 after erosion); a
+    prediction valid left of column 8 (columns 1-6 after its own erosion, 4-6 of them
+    in the eroded face) keeps 3 of the face's 8 columns. The table warns about such a
+    model."""
+    from tfsym3d.evaluate_cli import format_table
+    from tfsym3d.renderer import Renderer
+
+    r = Renderer(16)
+    gt = np.full((2, 16, 16), r.max_depth, np.float32)
+    gt[:, 3:13, 3:13] = 1.0
+    pred = np.full((2, 16, 16), 1.0, np.float32)
+    pred[0, :, 8:] = r.max_depth + 2 * r.margin  # invalid right of column 8
+    cover = metrics.coverage(gt, pred, r.max_depth, r.margin).numpy()
+    np.testing.assert_allclose(cover, [3 / 8, 1.0])
+    row = {"side": 1.0, "side_std": 0.0, "mad": 1.0, "mad_std": 0.0, "n": 2}
+    report = {"split": "s", "skipped": [],
+              "summary": {"model": dict(row, coverage=0.3),
+                          "baseline_null": dict(row, coverage=1.0)}}
+    assert "WARNING" in format_table(report)
+    report["summary"]["model"]["coverage"] = 0.9
+    assert "WARNING" not in format_table(report)
+
+
 @pytest.fixture(scope="module")
 def split(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth")
@@ -89,8 +113,9 @@ def test_cli_reports_baselines_without_a_checkpoint(split, tmp_path, capsys):
     n_test = len(os.listdir(split / "test" / "image"))
     assert set(report) >= {"baseline_null", "baseline_avg"} and "model" not in report
     for method in ("baseline_null", "baseline_avg"):
-        assert set(report[method]) == {"side", "side_std", "mad", "mad_std", "n"}
+        assert set(report[method]) == {"side", "side_std", "mad", "mad_std", "n", "coverage"}
         assert report[method]["n"] == n_test
+        assert report[method]["coverage"] == 1.0  # constant depths are valid everywhere
         assert all(math.isfinite(v) for v in report[method].values())
     # The mean depth is a better guess than a plane (the paper's ordering).
     assert report["baseline_avg"]["mad"] < report["baseline_null"]["mad"]

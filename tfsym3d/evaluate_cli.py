@@ -13,7 +13,10 @@ With a checkpoint and a gt.csv, the viewpoint errors (pitch/yaw/roll MAE in degr
 and with each angle's mean offset removed) and the landmark depth correlation (sum over
 landmarks of the Pearson correlation over images; perfect = number of landmarks) are
 reported too. --json writes {"model"|"baseline_null"|"baseline_avg": {"side", "side_std",
-"mad", "mad_std", "n"}, ...}; --csv writes one row per image and method.
+"mad", "mad_std", "n", "coverage"}, ...}; --csv writes one row per image and method.
+coverage is the mean share of the ground-truth face inside the SIDE/MAD mask (the mask
+also needs the prediction to be valid there); the table warns when the model's is below
+LOW_COVERAGE, since scores over a few pixels are not comparable.
 """
 
 import csv
@@ -25,6 +28,7 @@ import numpy as np
 from absl import flags
 
 METHODS = ("model", "baseline_null", "baseline_avg")
+LOW_COVERAGE = 0.5
 
 
 def define_flags(fv):
@@ -74,8 +78,8 @@ def main(fv, args):
 def evaluate(model, cfg, data, split="test", batch_size=64):
     """Evaluates a model (or None: baselines only) on a paired split.
 
-    Returns a dict: "summary" {method: {"side", "side_std", "mad", "mad_std", "n"}},
-    "rows" (per image and method: name, method, side, mad), optionally "view" and
+    Returns a dict: "summary" {method: {"side", "side_std", "mad", "mad_std", "n",
+    "coverage"}}, "rows" (per image and method: name, method, side, mad, coverage), optionally "view" and
     "keypoints" (see module docstring), and "skipped" [(file, reason)].
     """
     import tensorflow as tf
@@ -121,9 +125,10 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
     depth_gt = np.stack(depths).astype(np.float32)
     mean_gt = depth_gt.mean(axis=0)
 
-    errors = tf.function(lambda pred, gt: metrics.depth_errors(pred, gt, renderer))
+    errors = tf.function(lambda pred, gt: metrics.depth_errors(pred, gt, renderer) + (
+        metrics.coverage(gt, pred, renderer.max_depth, renderer.margin),))
     predict = tf.function(lambda x: model(x, training=False)) if model is not None else None
-    per = {m: {"side": [], "mad": []} for m in METHODS}
+    per = {m: {"side": [], "mad": [], "coverage": []} for m in METHODS}
     views, recon = [], []
     for lo in range(0, len(names), batch_size):
         gt = tf.constant(depth_gt[lo:lo + batch_size])
@@ -135,9 +140,10 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
             views.append(out["view"].numpy())
             recon.append(out["recon_depth"].numpy())
         for method, pred in preds.items():
-            side, mad = errors(pred, gt)
+            side, mad, cover = errors(pred, gt)
             per[method]["side"] += list(side.numpy() * 100.0)
             per[method]["mad"] += list(mad.numpy())
+            per[method]["coverage"] += list(cover.numpy())
 
     summary, rows = {}, []
     for method in METHODS:
@@ -145,9 +151,11 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
             continue
         side, mad = metrics.summarise(per[method]["side"]), metrics.summarise(per[method]["mad"])
         summary[method] = {"side": side["mean"], "side_std": side["std"],
-                           "mad": mad["mean"], "mad_std": mad["std"], "n": side["n"]}
-        rows += [{"name": n, "method": method, "side": a, "mad": b}
-                 for n, a, b in zip(names, per[method]["side"], per[method]["mad"], strict=True)]
+                           "mad": mad["mean"], "mad_std": mad["std"], "n": side["n"],
+                           "coverage": float(np.mean(per[method]["coverage"]))}
+        rows += [{"name": n, "method": method, "side": a, "mad": b, "coverage": c}
+                 for n, a, b, c in zip(names, per[method]["side"], per[method]["mad"],
+                                       per[method]["coverage"], strict=True)]
     report = {"summary": summary, "rows": rows, "skipped": skipped, "split": folder}
 
     if model is not None and truth:
@@ -202,10 +210,15 @@ def read_truth(path):
 def format_table(report):
     lines = [f"{report['split']}: {next(iter(report['summary'].values()))['n']} images"
              + (f", {len(report['skipped'])} skipped" if report["skipped"] else ""),
-             f"{'method':<14} {'SIDE x1e-2':>16} {'MAD deg':>16}"]
+             f"{'method':<14} {'SIDE x1e-2':>16} {'MAD deg':>16} {'coverage':>9}"]
     for method, r in report["summary"].items():
         lines.append(f"{method:<14} {r['side']:>7.3f} +- {r['side_std']:<5.3f} "
-                     f"{r['mad']:>7.2f} +- {r['mad_std']:<5.2f}")
+                     f"{r['mad']:>7.2f} +- {r['mad_std']:<5.2f} {r['coverage']:>9.1%}")
+    model = report["summary"].get("model")
+    if model is not None and model["coverage"] < LOW_COVERAGE:
+        lines.append(f"WARNING: the model's valid depth covers {model['coverage']:.0%} of the "
+                     "ground-truth faces on average; its SIDE/MAD come from the few pixels "
+                     "left and are not comparable with the baselines'")
     if "view" in report:
         lines.append("viewpoint MAE deg (raw / mean offset removed, offset):")
         for name, r in report["view"].items():
@@ -231,7 +244,7 @@ def write_json(report, path):
 def write_csv(report, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["name", "method", "side", "mad"])
+        writer = csv.DictWriter(f, fieldnames=["name", "method", "side", "mad", "coverage"])
         writer.writeheader()
         for row in report["rows"]:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float | np.floating) else v)

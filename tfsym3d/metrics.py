@@ -34,6 +34,17 @@ def evaluation_mask(depth_gt, recon_depth, max_depth, margin):
     return erode(gt_foreground(depth_gt)) * erode(valid)
 
 
+def coverage(depth_gt, recon_depth, max_depth, margin):
+    """Share [B] of the eroded ground-truth foreground that the SIDE/MAD mask keeps.
+
+    Near 1 when the prediction covers the face. A prediction whose valid region
+    collapses (e.g. a view rotated to the range's end) scores SIDE/MAD over the few
+    pixels left, which is not comparable with a full-coverage score."""
+    face = tf.reduce_sum(erode(gt_foreground(depth_gt)), axis=[1, 2])
+    kept = tf.reduce_sum(evaluation_mask(depth_gt, recon_depth, max_depth, margin), axis=[1, 2])
+    return kept / tf.maximum(face, 1.0)
+
+
 def side(pred, gt, mask):
     """Scale-invariant depth error per image: [B, H, W] x3 -> [B].
 
