@@ -60,6 +60,9 @@ class Config:
     nf_light: int = _opt(32, "Width of the light and view networks (Encoder nf).")
     nf_conf: int = _opt(64, "Width of the confidence network.")
     zdim_conf: int = _opt(128, "Code size of the confidence network.")
+    gn_group_size: typing.Any = _opt(None, "Channels per GroupNorm group in the depth, "
+                                     "albedo and confidence networks; None: the authors' "
+                                     "nf/16 (4 at nf 64, 1 = instance norm at nf 16).")
     # --- losses and ablations ---
     use_conf_map: bool = _opt(True, "Predict confidence maps (False: sigma = 1, no netC).")
     lam_perc: float = _opt(1.0, "Weight of the perceptual loss (0: no VGG16 needed).")
@@ -103,6 +106,11 @@ class Config:
         if self.perc_dtype not in ("float32", "bfloat16", "auto"):
             raise ValueError(f"perc_dtype must be float32, bfloat16 or auto; got "
                              f"{self.perc_dtype!r}")
+        g = self.gn_group_size
+        if g is not None and not (isinstance(g, int) and not isinstance(g, bool) and g >= 1
+                                  and self.nf_depth % g == 0 and self.nf_conf % g == 0):
+            raise ValueError("gn_group_size must be None or a positive int dividing nf_depth "
+                             f"({self.nf_depth}) and nf_conf ({self.nf_conf}); got {g!r}")
         if self.depth_sm_order not in (1, 2):
             raise ValueError(f"depth_sm_order must be 1 or 2; got {self.depth_sm_order}")
         if self.image_size not in (64, 128):

@@ -79,8 +79,9 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
     """Evaluates a model (or None: baselines only) on a paired split.
 
     Returns a dict: "summary" {method: {"side", "side_std", "mad", "mad_std", "n",
-    "coverage"}}, "rows" (per image and method: name, method, side, mad, coverage), optionally "view" and
-    "keypoints" (see module docstring), and "skipped" [(file, reason)].
+    "coverage"}}, "rows" (per image and method: name, method, side, mad, coverage),
+    optionally "view" and "keypoints" (see module docstring), and "skipped"
+    [(file, reason)].
     """
     import tensorflow as tf
 

@@ -52,11 +52,12 @@ class Unsup3D(keras.Model):
                                  cfg.rot_center_depth, xla=cfg.jit_renderer,
                                  fused=cfg.fuse_renderer)
         # --- graph ---
-        self.netD = EDDeconv(1, cfg.nf_depth, cfg.zdim_depth, s, None, name="netD")
-        self.netA = EDDeconv(3, cfg.nf_depth, cfg.zdim_depth, s, "tanh", name="netA")
+        g = cfg.gn_group_size
+        self.netD = EDDeconv(1, cfg.nf_depth, cfg.zdim_depth, s, None, g, name="netD")
+        self.netA = EDDeconv(3, cfg.nf_depth, cfg.zdim_depth, s, "tanh", g, name="netA")
         self.netL = Encoder(4, cfg.nf_light, s, name="netL")
         self.netV = Encoder(6, cfg.nf_light, s, name="netV")
-        self.netC = ConfNet(cfg.nf_conf, cfg.zdim_conf, s, name="netC") if cfg.use_conf_map \
+        self.netC = ConfNet(cfg.nf_conf, cfg.zdim_conf, s, g, name="netC") if cfg.use_conf_map \
             else None
         # ---
         self.perceptual = None

@@ -93,9 +93,12 @@ class GroupNorm(layers.GroupNormalization):
         return inputs * scale + shift
 
 
-def group_norm(channels, nf, name):
-    """The authors' GroupNorm(16 * channels / nf, channels): nf / 16 channels per group."""
-    per_group = max(nf // 16, 1)
+def group_norm(channels, nf, name, group_size=None):
+    """The authors' GroupNorm(16 * channels / nf, channels): nf / 16 channels per group,
+    or `group_size` channels per group when given (at nf < 64 the authors' rule puts
+    fewer than 4 channels in a group, down to one at nf = 16: instance normalisation,
+    which removes each image's per-channel mean and contrast)."""
+    per_group = group_size or max(nf // 16, 1)
     return GroupNorm(groups=max(channels // per_group, 1), epsilon=1e-5, name=name)
 
 

@@ -18,7 +18,7 @@ def _weighted(stack):
     return [layer for layer in stack if isinstance(layer, kinds)]
 
 
-def gn_encoder(nf, zdim, image_size):
+def gn_encoder(nf, zdim, image_size, gn_group_size=None):
     """The encoder EDDeconv and ConfNet share: 4x4 stride-2 convolutions with GroupNorm
     (none on the last) and LeakyReLU 0.2 down to 4x4, a 4x4 valid convolution to zdim,
     ReLU. Returns the list of layers."""
@@ -28,7 +28,7 @@ def gn_encoder(nf, zdim, image_size):
         ch = nf * min(2 ** i, 8)
         stack += conv(ch, 4, 2, 1, name=f"enc_conv{i + 1}")
         if i < n_down - 1:
-            stack.append(group_norm(ch, nf, f"enc_gn{i + 1}"))
+            stack.append(group_norm(ch, nf, f"enc_gn{i + 1}", gn_group_size))
         stack += activation("lrelu", f"enc_lrelu{i + 1}")
     return stack + conv(zdim, 4, name="enc_conv_z") + activation("relu", "enc_relu_z")
 
@@ -97,17 +97,19 @@ class EDDeconv(keras.Model):
       zdim: code size (256 in the paper).
       image_size: 64 or 128.
       final_activation: 'tanh' or None.
+      gn_group_size: channels per GroupNorm group; None: the authors' nf / 16.
 
     Call: images [B, S, S, 3] -> [B, S, S, cout].
     """
 
     def __init__(self, cout, nf=64, zdim=256, image_size=64, final_activation="tanh",
-                 **kwargs):
+                 gn_group_size=None, **kwargs):
         super().__init__(**kwargs)
         self.cout, self.nf, self.zdim, self.image_size = cout, nf, zdim, image_size
-        self.final_activation = final_activation
+        self.final_activation, self.gn_group_size = final_activation, gn_group_size
+        g = gn_group_size
         # --- graph: encoder ---
-        stack = gn_encoder(nf, zdim, image_size)
+        stack = gn_encoder(nf, zdim, image_size, g)
         # --- graph: decoder ---
         stack += deconv(nf * 8, 4, name="dec_deconv0") + activation("relu", "dec_relu0a")
         stack += conv(nf * 8, 3, 1, 1, name="dec_conv0") + activation("relu", "dec_relu0b")
@@ -115,15 +117,15 @@ class EDDeconv(keras.Model):
         for i in range(n_up):
             ch = nf * 2 ** (n_up - 1 - i)
             stack += deconv(ch, 4, 2, 1, name=f"dec_deconv{i + 1}")
-            stack.append(group_norm(ch, nf, f"dec_gn{i + 1}a"))
+            stack.append(group_norm(ch, nf, f"dec_gn{i + 1}a", g))
             stack += activation("relu", f"dec_relu{i + 1}a")
             stack += conv(ch, 3, 1, 1, name=f"dec_conv{i + 1}")
-            stack.append(group_norm(ch, nf, f"dec_gn{i + 1}b"))
+            stack.append(group_norm(ch, nf, f"dec_gn{i + 1}b", g))
             stack += activation("relu", f"dec_relu{i + 1}b")
         stack.append(keras.layers.UpSampling2D(2, interpolation="nearest", name="upsample"))
-        stack += conv(nf, 3, 1, 1, name="head_conv1") + [group_norm(nf, nf, "head_gn1")]
+        stack += conv(nf, 3, 1, 1, name="head_conv1") + [group_norm(nf, nf, "head_gn1", g)]
         stack += activation("relu", "head_relu1")
-        stack += conv(nf, 5, 1, 2, name="head_conv2") + [group_norm(nf, nf, "head_gn2")]
+        stack += conv(nf, 5, 1, 2, name="head_conv2") + [group_norm(nf, nf, "head_gn2", g)]
         stack += activation("relu", "head_relu2")
         stack += conv(cout, 5, 1, 2, name="conv_out")
         stack += activation(final_activation, "out_act")
@@ -137,7 +139,7 @@ class EDDeconv(keras.Model):
     def get_config(self):
         return {"cout": self.cout, "nf": self.nf, "zdim": self.zdim,
                 "image_size": self.image_size, "final_activation": self.final_activation,
-                "name": self.name}
+                "gn_group_size": self.gn_group_size, "name": self.name}
 
 
 @keras.saving.register_keras_serializable(package="tfsym3d")
@@ -153,29 +155,31 @@ class ConfNet(keras.Model):
       nf: base width (64 in the paper).
       zdim: code size (128 in the paper).
       image_size: 64 or 128.
+      gn_group_size: channels per GroupNorm group; None: the authors' nf / 16.
 
     Call: images [B, S, S, 3] -> (conf_sigma_l1 [B, S, S, 2],
                                   conf_sigma_percl [B, S/4, S/4, 2]), the authors' order.
     """
 
-    def __init__(self, nf=64, zdim=128, image_size=64, **kwargs):
+    def __init__(self, nf=64, zdim=128, image_size=64, gn_group_size=None, **kwargs):
         super().__init__(**kwargs)
         self.nf, self.zdim, self.image_size = nf, zdim, image_size
+        self.gn_group_size = g = gn_group_size
         # --- graph: shared trunk ---
-        trunk = gn_encoder(nf, zdim, image_size)
+        trunk = gn_encoder(nf, zdim, image_size, g)
         trunk += deconv(nf * 8, 4, name="dec_deconv0") + activation("relu", "dec_relu0")
         n_up = num_stages(image_size, 16)
         for i in range(n_up):
             ch = nf * 2 ** (n_up - i)
             trunk += deconv(ch, 4, 2, 1, name=f"dec_deconv{i + 1}")
-            trunk.append(group_norm(ch, nf, f"dec_gn{i + 1}"))
+            trunk.append(group_norm(ch, nf, f"dec_gn{i + 1}", g))
             trunk += activation("relu", f"dec_relu{i + 1}")
         # --- graph: heads ---
         head_percl = conv(2, 3, 1, 1, name="percl_conv") + activation("softplus", "percl_act")
         head_l1 = []
         for i in range(2):
             head_l1 += deconv(nf, 4, 2, 1, name=f"l1_deconv{i + 1}")
-            head_l1.append(group_norm(nf, nf, f"l1_gn{i + 1}"))
+            head_l1.append(group_norm(nf, nf, f"l1_gn{i + 1}", g))
             head_l1 += activation("relu", f"l1_relu{i + 1}")
         head_l1 += conv(2, 5, 1, 2, name="l1_conv") + activation("softplus", "l1_act")
         # ---
@@ -189,4 +193,4 @@ class ConfNet(keras.Model):
 
     def get_config(self):
         return {"nf": self.nf, "zdim": self.zdim, "image_size": self.image_size,
-                "name": self.name}
+                "gn_group_size": self.gn_group_size, "name": self.name}
