@@ -39,12 +39,17 @@ RECON_OUTPUTS = ("recon_depth", "recon_im")
 def use_export_ops(model):
     """Switches a model's layers to their export formulations (same weights, same values
     to float precision): GroupNorm statistics in 4-D ops, which XNNPACK delegates
-    (tfsym3d.layers.blocks.GroupNorm). Returns the model."""
+    (tfsym3d.layers.blocks.GroupNorm), and the depth and albedo networks' nearest
+    upsampling + 3x3 convolution as one sub-pixel convolution with 4/9 of the work
+    (tfsym3d.layers.blocks.upsample_conv3x3). Returns the model."""
     from tfsym3d.layers.blocks import GroupNorm
+    from tfsym3d.layers.networks import EDDeconv
 
     for layer in model._flatten_layers():
         if isinstance(layer, GroupNorm):
             layer.stats_4d = True
+        if isinstance(layer, EDDeconv):
+            layer.subpixel_head = True
     return model
 
 

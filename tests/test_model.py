@@ -54,6 +54,41 @@ def test_pytorch_style_padding_of_strided_convolutions():
     np.testing.assert_allclose(got, full[1:-1, 1:-1], rtol=1e-5, atol=1e-5)
 
 
+def test_subpixel_upsample_conv_matches_upsample_then_conv():
+    """The export formulation of nearest x2 upsampling + 3x3 'same' convolution against
+    numpy: np.repeat for the upsampling, then the convolution tap by tap on a zero-padded
+    array (odd sizes and channel counts, so a mixed-up phase or channel order shows)."""
+    from tfsym3d.layers.blocks import upsample_conv3x3
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 5, 7, 3)).astype(np.float32)
+    k = rng.standard_normal((3, 3, 3, 5)).astype(np.float32)
+    up = np.pad(x.repeat(2, axis=1).repeat(2, axis=2), [(0, 0), (1, 1), (1, 1), (0, 0)])
+    want = sum(np.einsum("bhwi,io->bhwo", up[:, dy:dy + 10, dx:dx + 14], k[dy, dx])
+               for dy in range(3) for dx in range(3))
+    got = upsample_conv3x3(tf.constant(x), tf.constant(k)).numpy()
+    assert got.shape == (2, 10, 14, 5)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_export_formulations_leave_the_networks_outputs_unchanged():
+    """EDDeconv with the export formulations (4-D GroupNorm statistics, the sub-pixel
+    head) gives the same map as with the training ones."""
+    from export.graph import use_export_ops
+    from tfsym3d.layers.blocks import GroupNorm
+
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    net = EDDeconv(3, nf=16, zdim=32, gn_group_size=4)
+    want = net(x).numpy()
+    use_export_ops(net)
+    assert net.subpixel_head and all(
+        layer.stats_4d for layer in net.stack if isinstance(layer, GroupNorm))
+    got = net(x).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert np.abs(want).max() > 0.05  # a non-trivial map
+
+
 @pytest.mark.parametrize("stats_4d", [False, True])
 @pytest.mark.parametrize("channels,nf,group_size", [(16, 16, None), (32, 64, None),
                                                     (32, 16, 4)])

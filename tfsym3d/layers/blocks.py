@@ -93,6 +93,41 @@ class GroupNorm(layers.GroupNormalization):
         return inputs * scale + shift
 
 
+# Nearest x2 upsampling then a 3x3 'same' convolution, per output phase: output row 2i + a
+# sees upsampled rows 2i + a - 1 .. 2i + a + 1, i.e. input rows (i - 1, i) for a = 0 and
+# (i, i + 1) for a = 1; these matrices sum the 3 kernel rows onto those 2 (same for columns).
+_PHASE_TAPS = np.array([[[1, 0, 0], [0, 1, 1]],
+                        [[1, 1, 0], [0, 0, 1]]], np.float32)  # [phase, tap, kernel row]
+
+
+def upsample_conv3x3(x, kernel):
+    """Conv2D(3x3, 'same', no bias)(UpSampling2D(2, 'nearest')(x)) with half the work:
+    each of the 4 output phases is a 2x2 convolution of the small input.
+
+    The 4 phase kernels are stacked into one 2x2 'valid' convolution of x zero-padded by
+    one pixel ([H+1, W+1] outputs, 4 * Cout channels); phase (a, b) takes its block at
+    offset (a, b), and depth_to_space interleaves them. 16 (H+1)(W+1) multiply-adds per
+    input/output channel pair instead of 36 HW; the same values to float rounding (the
+    phase kernels are sums of the 3x3 taps).
+
+    Args:
+      x: [B, H, W, Cin] float32.
+      kernel: [3, 3, Cin, Cout], the convolution's weights.
+    Returns: [B, 2H, 2W, Cout].
+    """
+    h, w = x.shape[1], x.shape[2]
+    cout = kernel.shape[-1]
+    taps = tf.constant(_PHASE_TAPS)
+    # [a, b, r, s, Cin, Cout]: phase (a, b)'s 2x2 kernel.
+    phase = tf.einsum("arm,bsn,mnio->abrsio", taps, taps, kernel)
+    stacked = tf.reshape(tf.transpose(phase, [2, 3, 4, 0, 1, 5]),
+                         [2, 2, kernel.shape[2], 4 * cout])  # channel = (a * 2 + b) * Cout + o
+    y = tf.nn.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), stacked, 1, "VALID")
+    blocks = [y[:, a:a + h, b:b + w, (a * 2 + b) * cout:(a * 2 + b + 1) * cout]
+              for a in (0, 1) for b in (0, 1)]
+    return tf.nn.depth_to_space(tf.concat(blocks, axis=-1), 2)
+
+
 def group_norm(channels, nf, name, group_size=None):
     """The authors' GroupNorm(16 * channels / nf, channels): nf / 16 channels per group,
     or `group_size` channels per group when given (at nf < 64 the authors' rule puts

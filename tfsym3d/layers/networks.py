@@ -8,7 +8,15 @@ their PyTorch checkpoints map one-to-one (see tfsym3d/official.py).
 
 import keras
 
-from tfsym3d.layers.blocks import activation, conv, deconv, group_norm, num_stages, run
+from tfsym3d.layers.blocks import (
+    activation,
+    conv,
+    deconv,
+    group_norm,
+    num_stages,
+    run,
+    upsample_conv3x3,
+)
 
 
 def _weighted(stack):
@@ -133,8 +141,18 @@ class EDDeconv(keras.Model):
         self.stack = stack
         self.torch_order = _weighted(stack)
 
+    # Export formulation (export.graph.use_export_ops): the nearest upsampling and the
+    # 3x3 convolution after it as one sub-pixel convolution (blocks.upsample_conv3x3).
+    subpixel_head = False
+
     def call(self, images, training=None):
-        return run(self.stack, images, training)
+        if not self.subpixel_head:
+            return run(self.stack, images, training)
+        up = next(i for i, layer in enumerate(self.stack)
+                  if isinstance(layer, keras.layers.UpSampling2D))
+        x = run(self.stack[:up], images, training)
+        x = upsample_conv3x3(x, self.stack[up + 1].kernel)
+        return run(self.stack[up + 2:], x, training)
 
     def get_config(self):
         return {"cout": self.cout, "nf": self.nf, "zdim": self.zdim,
