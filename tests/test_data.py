@@ -89,6 +89,21 @@ def test_training_order_and_flips_are_deterministic_for_a_seed(tmp_path):
     assert not np.array_equal(a, c)
 
 
+def test_evaluation_datasets_keep_file_order_without_a_seed(tmp_path):
+    """Outside training, batches follow the sorted file list even with no seed (a caller
+    pairs them with per-file rows such as gt.csv). Each image is one flat grey level, so
+    its position in the output names the file it came from."""
+    folder = tmp_path / "test"
+    folder.mkdir()
+    levels = np.arange(40) * 6
+    for i, level in enumerate(levels):
+        Image.fromarray(np.full((16, 16, 3), level, np.uint8)).save(folder / f"{i:02d}.png")
+    for _ in range(3):
+        ds = image_dataset(str(tmp_path), "test", image_size=16, batch_size=4)
+        got = np.concatenate([b.numpy()[:, 0, 0, 0] for b in ds])
+        np.testing.assert_allclose(got * 255, levels, atol=0.5)
+
+
 def test_paired_dataset_reads_16_bit_depth(tmp_path):
     from tfsym3d.data.synth import generate
 

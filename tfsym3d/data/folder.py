@@ -135,7 +135,10 @@ def image_dataset(root, split, image_size=64, crop=None, batch_size=64, training
         return _resize(im, image_size), ok
 
     ds = _file_dataset(files, training, seed, shuffle_buffer, repeat)
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
+    # Outside training, batches follow the sorted file list (callers pair them with
+    # per-file rows); in training, order is only pinned when a seed asks for it.
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=seed is not None or not training)
     ds = ds.filter(_decoded).map(_drop_flag)
     if training:
         ds = _random_flips(ds, seed)
@@ -190,7 +193,10 @@ def paired_dataset(root, split, image_size=64, crop=None, batch_size=64, trainin
         return _resize(im, image_size), _resize(depth[..., None], image_size)[..., 0], ok
 
     ds = _file_dataset([list(p) for p in pairs], training, seed, shuffle_buffer, repeat)
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
+    # Outside training, batches follow the sorted file list (callers pair them with
+    # per-file rows); in training, order is only pinned when a seed asks for it.
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=seed is not None or not training)
     ds = ds.filter(_decoded).map(_drop_flag)
     if training:
         ds = _random_flips(ds, seed)
