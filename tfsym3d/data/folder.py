@@ -135,10 +135,7 @@ def image_dataset(root, split, image_size=64, crop=None, batch_size=64, training
         return _resize(im, image_size), ok
 
     ds = _file_dataset(files, training, seed, shuffle_buffer, repeat)
-    # Outside training, batches follow the sorted file list (callers pair them with
-    # per-file rows); in training, order is only pinned when a seed asks for it.
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=seed is not None or not training)
+    ds = _decode_in_parallel(ds, load, training, seed)
     ds = ds.filter(_decoded).map(_drop_flag)
     if training:
         ds = _random_flips(ds, seed)
@@ -193,15 +190,20 @@ def paired_dataset(root, split, image_size=64, crop=None, batch_size=64, trainin
         return _resize(im, image_size), _resize(depth[..., None], image_size)[..., 0], ok
 
     ds = _file_dataset([list(p) for p in pairs], training, seed, shuffle_buffer, repeat)
-    # Outside training, batches follow the sorted file list (callers pair them with
-    # per-file rows); in training, order is only pinned when a seed asks for it.
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=seed is not None or not training)
+    ds = _decode_in_parallel(ds, load, training, seed)
     ds = ds.filter(_decoded).map(_drop_flag)
     if training:
         ds = _random_flips(ds, seed)
     drop = training if drop_remainder is None else drop_remainder
     return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
+
+
+def _decode_in_parallel(ds, load, training, seed):
+    """ds.map(load) in parallel. Outside training the elements keep the sorted file
+    list's order (callers pair batches with per-file rows such as gt.csv); in training
+    the order is only pinned when a seed asks for it."""
+    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE,
+                  deterministic=seed is not None or not training)
 
 
 def _decoded(*item):
