@@ -40,8 +40,8 @@ def use_export_ops(model):
     """Switches a model's layers to their export formulations (same weights, same values
     to float precision): GroupNorm statistics in 4-D ops, which XNNPACK delegates
     (tfsym3d.layers.blocks.GroupNorm), and the depth and albedo networks' nearest
-    upsampling + 3x3 convolution as one sub-pixel convolution with 4/9 of the work
-    (tfsym3d.layers.blocks.upsample_conv3x3). Returns the model."""
+    upsampling + 3x3 convolution as one sub-pixel convolution with about half the
+    multiply-adds (tfsym3d.layers.blocks.upsample_conv3x3). Returns the model."""
     from tfsym3d.layers.blocks import GroupNorm
     from tfsym3d.layers.networks import EDDeconv
 
