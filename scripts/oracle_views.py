@@ -1,0 +1,135 @@
+"""What the views are worth on a `tfsym3d synth` dataset: SIDE and MAD of the dataset's
+own mean face shape seen from the true views, from views with the yaw scaled down, and
+from no rotation at all, scored by the code `tfsym3d evaluate` uses.
+
+    python scripts/oracle_views.py --data=DIR --num=N [--seed=0] [--split=test]
+
+`--num` and `--seed` must be the ones the dataset was synthesised with: the script draws
+the same per-sample parameters again (and checks them against the split's gt.csv) to
+rebuild each face's canonical depth. Rows:
+
+- true shape, true view: the generator's own canonical depth through the model's warp
+  (a consistency check, close to 0);
+- mean shape, yaw x k: the canonical depth with every shape parameter at its dataset mean
+  (no one-sided smile), seen from the true view with the yaw multiplied by k;
+- mean shape, no rotation: the true translation only.
+
+A model whose predicted views are shrunk toward frontal is bounded by the matching row
+whatever its shape; this is how the learning benchmark's bar (SIDE <= 0.5x and MAD <=
+0.75x the mean-depth baseline) reads in terms of the view.
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+SHAPE_KEYS = ("head_w", "head_h", "head_z", "brow_h", "brow_y", "eye_d", "eye_x", "eye_y",
+              "nose_h", "nose_len", "nose_w", "cheek_h", "mouth_d", "mouth_y", "chin_h")
+RIM_DEPTH = 1.06  # the generator's depth at the head's edge; off-head surface level
+
+
+def split_indices(num, split):
+    """Sample indices of `split` in a dataset of `num` images (synth's split rule)."""
+    from tfsym3d.data import synth
+
+    start = 0
+    for i, (name, frac) in enumerate(synth.SPLITS):
+        n = num - start if i == len(synth.SPLITS) - 1 else max(1, int(round(num * frac)))
+        if name == split:
+            return np.arange(start, start + n)
+        start += n
+    raise ValueError(f"unknown split {split!r}")
+
+
+def rows(data, num, seed=0, split="test", limit=None):
+    """[(label, side x1e-2, mad degrees, coverage)] for the rows of the module docstring.
+
+    Raises ValueError when the dataset's gt.csv does not match (num, seed)."""
+    import tensorflow as tf
+    from PIL import Image
+
+    from tfsym3d import metrics
+    from tfsym3d.data import synth
+    from tfsym3d.evaluate_cli import read_truth
+    from tfsym3d.renderer import Renderer
+
+    params = synth.sample_params(np.random.default_rng(seed), num)
+    idx = split_indices(num, split)[:limit]
+    folder = os.path.join(data, split)
+    truth = read_truth(os.path.join(folder, "gt.csv"))
+    if not truth:
+        raise ValueError(f"{folder}/gt.csv: missing or empty (not a tfsym3d synth dataset?)")
+    for i in idx:
+        row = truth.get(f"{i:06d}")
+        if row is None or abs(row["yaw"] - params["yaw"][i]) > 1e-3:
+            raise ValueError(f"{folder}/gt.csv: sample {i:06d} does not match --num={num} "
+                             f"--seed={seed} (synthesised with other settings?)")
+    gt, size = [], None
+    for i in idx:
+        path = os.path.join(folder, "depth", f"{i:06d}_depth.png")
+        values = np.asarray(Image.open(path), np.float64) / 65535.0
+        gt.append(metrics.depth_from_png(values, synth.MIN_DEPTH, synth.MAX_DEPTH))
+        size = values.shape[0]
+    gt = tf.constant(np.stack(gt), tf.float32)
+    renderer = Renderer(size, 10.0, synth.MIN_DEPTH, synth.MAX_DEPTH, 1.0)
+
+    mean = dict(params)
+    for key in SHAPE_KEYS:
+        mean[key] = np.full(num, params[key].mean())
+    mean["smile_h"] = np.zeros(num)
+
+    def canonical(p):
+        out = []
+        for i in idx:  # the sample's own random details, as synth draws them
+            depth, _, mask = synth.canonical_maps(p, i, size, np.random.default_rng([seed, i]))
+            out.append(np.where(mask, depth, RIM_DEPTH))
+        return tf.constant(np.stack(out), tf.float32)
+
+    def views(yaw_scale=1.0, rotate=True):
+        r = 1.0 if rotate else 0.0
+        return tf.constant(np.stack([
+            np.radians(params["pitch"][idx]) * r,
+            np.radians(params["yaw"][idx]) * r * yaw_scale,
+            np.radians(params["roll"][idx]) * r,
+            params["tx"][idx], params["ty"][idx], np.zeros(len(idx))], 1), tf.float32)
+
+    def score(label, canon, view):
+        recon = renderer.warp_canon_depth(canon, view)
+        side, mad = metrics.depth_errors(recon, gt, renderer)
+        cover = metrics.coverage(gt, recon, renderer.max_depth, renderer.margin)
+        return (label, float(np.mean(side)) * 100.0, float(np.mean(mad)),
+                float(np.mean(cover)))
+
+    true_shape, mean_shape = canonical(params), canonical(mean)
+    out = [score("true shape, true view", true_shape, views())]
+    for k in (1.0, 0.75, 0.5, 0.25, 0.0):
+        out.append(score(f"mean shape, yaw x{k:g}", mean_shape, views(k)))
+    out.append(score("mean shape, no rotation", mean_shape, views(rotate=False)))
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="Dataset root written by tfsym3d synth.")
+    parser.add_argument("--num", type=int, required=True, help="Its --num.")
+    parser.add_argument("--seed", type=int, default=0, help="Its --seed.")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--limit", type=int, default=None, help="First N images only.")
+    args = parser.parse_args()
+    try:
+        table = rows(args.data, args.num, args.seed, args.split, args.limit)
+    except (OSError, ValueError) as err:
+        sys.exit(f"oracle_views: {err}")
+    print("| depth seen from | SIDE (x1e-2) | MAD (deg) | coverage |")
+    print("|---|---|---|---|")
+    for label, side, mad, cover in table:
+        print(f"| {label} | {side:.3f} | {mad:.2f} | {cover:.1%} |")
+
+
+if __name__ == "__main__":
+    main()
