@@ -86,7 +86,7 @@ def rows(data, num, seed=0, split="test", limit=None):
     def canonical(p):
         out = []
         for i in idx:  # the sample's own random details, as synth draws them
-            depth, _, mask = synth.canonical_maps(p, i, size, np.random.default_rng([seed, i]))
+            depth, _, mask = synth.canonical_maps(p, i, size, np.random.default_rng([seed, int(i)]))
             out.append(np.where(mask, depth, RIM_DEPTH))
         return tf.constant(np.stack(out), tf.float32)
 
