@@ -33,33 +33,23 @@ SHAPE_KEYS = ("head_w", "head_h", "head_z", "brow_h", "brow_y", "eye_d", "eye_x"
 RIM_DEPTH = 1.06  # the generator's depth at the head's edge; off-head surface level
 
 
-def split_indices(num, split):
-    """Sample indices of `split` in a dataset of `num` images (synth's split rule)."""
-    from tfsym3d.data import synth
-
-    start = 0
-    for i, (name, frac) in enumerate(synth.SPLITS):
-        n = num - start if i == len(synth.SPLITS) - 1 else max(1, int(round(num * frac)))
-        if name == split:
-            return np.arange(start, start + n)
-        start += n
-    raise ValueError(f"unknown split {split!r}")
-
-
 def rows(data, num, seed=0, split="test", limit=None):
     """[(label, side x1e-2, mad degrees, coverage)] for the rows of the module docstring.
 
     Raises ValueError when the dataset's gt.csv does not match (num, seed)."""
     import tensorflow as tf
-    from PIL import Image
 
     from tfsym3d import metrics
     from tfsym3d.data import synth
+    from tfsym3d.data.folder import load_depth_png
     from tfsym3d.evaluate_cli import read_truth
     from tfsym3d.renderer import Renderer
 
     params = synth.sample_params(np.random.default_rng(seed), num)
-    idx = split_indices(num, split)[:limit]
+    bounds = {name: (lo, hi) for name, lo, hi in synth.split_bounds(num)}
+    if split not in bounds:
+        raise ValueError(f"unknown split {split!r} (one of {', '.join(bounds)})")
+    idx = np.arange(*bounds[split])[:limit]
     folder = os.path.join(data, split)
     truth = read_truth(os.path.join(folder, "gt.csv"))
     if not truth:
@@ -72,7 +62,7 @@ def rows(data, num, seed=0, split="test", limit=None):
     gt, size = [], None
     for i in idx:
         path = os.path.join(folder, "depth", f"{i:06d}_depth.png")
-        values = np.asarray(Image.open(path), np.float64) / 65535.0
+        values = load_depth_png(path)
         gt.append(metrics.depth_from_png(values, synth.MIN_DEPTH, synth.MAX_DEPTH))
         size = values.shape[0]
     gt = tf.constant(np.stack(gt), tf.float32)

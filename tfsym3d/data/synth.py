@@ -193,19 +193,24 @@ def depth_to_png16(depth):
     return np.round(p * 65535).astype(np.uint16)
 
 
+def split_bounds(num):
+    """[(split, first, end)]: the sample indices [first, end) of each split of `num`."""
+    bounds, start = [], 0
+    for i, (split, frac) in enumerate(SPLITS):
+        n = num - start if i == len(SPLITS) - 1 else max(1, int(round(num * frac)))
+        bounds.append((split, start, start + n))
+        start += n
+    return bounds
+
+
 def generate(out, num, image_size=64, seed=0, batch=64):
     """Writes the dataset; returns {split: count}."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
     params = sample_params(rng, num)
-    bounds, start = [], 0
-    for i, (split, frac) in enumerate(SPLITS):
-        n = num - start if i == len(SPLITS) - 1 else max(1, int(round(num * frac)))
-        bounds.append((split, start, start + n))
-        start += n
     counts = {}
-    for split, lo, hi in bounds:
+    for split, lo, hi in split_bounds(num):
         for sub in ("image", "depth"):
             os.makedirs(os.path.join(out, split, sub), exist_ok=True)
         rows = []
