@@ -30,7 +30,6 @@ import numpy as np  # noqa: E402
 
 SHAPE_KEYS = ("head_w", "head_h", "head_z", "brow_h", "brow_y", "eye_d", "eye_x", "eye_y",
               "nose_h", "nose_len", "nose_w", "cheek_h", "mouth_d", "mouth_y", "chin_h")
-RIM_DEPTH = 1.06  # the generator's depth at the head's edge; off-head surface level
 
 
 def rows(data, num, seed=0, split="test", limit=None):
@@ -77,7 +76,7 @@ def rows(data, num, seed=0, split="test", limit=None):
         out = []
         for i in idx:  # the sample's own random details, as synth draws them
             depth, _, mask = synth.canonical_maps(p, i, size, np.random.default_rng([seed, int(i)]))
-            out.append(np.where(mask, depth, RIM_DEPTH))
+            out.append(np.where(mask, depth, synth.RIM_DEPTH))  # off-head: rim level
         return tf.constant(np.stack(out), tf.float32)
 
     def views(yaw_scale=1.0, rotate=True):

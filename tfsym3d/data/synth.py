@@ -26,6 +26,7 @@ import numpy as np
 from absl import flags
 
 MIN_DEPTH, MAX_DEPTH = 0.9, 1.1
+RIM_DEPTH = 1.06  # depth of the head's edge; the face rises towards the camera from it
 LANDMARKS = {  # canonical (x, y) in [-1, 1], x right, y down
     "eye_outer_left": (-0.5, -0.12), "eye_inner_left": (-0.17, -0.12),
     "eye_inner_right": (0.17, -0.12), "eye_outer_right": (0.5, -0.12),
@@ -101,7 +102,7 @@ def canonical_maps(p, i, size, rng):
     h -= p["mouth_d"][i] * _gauss(x, y, 0.0, p["mouth_y"][i], 0.18, 0.03)
     h += p["chin_h"][i] * _gauss(x, y, 0.0, 0.75, 0.15, 0.1)
     h += p["smile_h"][i] * _gauss(x, y, p["smile_side"][i] * 0.3, 0.38, 0.1, 0.08)
-    depth = np.where(mask, 1.06 - h, MAX_DEPTH)
+    depth = np.where(mask, RIM_DEPTH - h, MAX_DEPTH)
 
     albedo = np.ones((size, size, 3)) * p["skin"][i]
     for side in (-1, 1):  # eyebrows, eyes
