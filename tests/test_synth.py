@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from tfsym3d.data import paired_dataset
-from tfsym3d.data.synth import LANDMARKS, generate
+from tfsym3d.data.synth import LANDMARKS, generate, split_bounds
 
 
 def test_writes_the_paired_layout_deterministically(tmp_path):
@@ -36,6 +36,24 @@ def test_writes_the_paired_layout_deterministically(tmp_path):
     fg = depth_gt.numpy() < 1.1 - 1e-6
     assert fg.any() and np.all(depth_gt.numpy()[fg] > 0.85)
     assert os.path.isdir(tmp_path / "a" / "test" / "depth")
+
+
+def test_every_split_gets_a_sample_down_to_the_smallest_set(tmp_path):
+    """The CLI accepts --num >= 3; sets of 3-7 used to leave the test split empty and
+    crash on its gt.csv."""
+    for num in range(3, 40):
+        bounds = split_bounds(num)
+        assert [b[0] for b in bounds] == ["train", "val", "test"]
+        assert bounds[0][1] == 0 and bounds[-1][2] == num
+        assert all(end > first for _, first, end in bounds), (num, bounds)
+        assert all(a[2] == b[1] for a, b in zip(bounds, bounds[1:], strict=False))
+    assert split_bounds(3000) == [("train", 0, 2400), ("val", 2400, 2700),
+                                  ("test", 2700, 3000)]
+    counts = generate(str(tmp_path), 3, image_size=16, seed=0, batch=2)
+    assert counts == {"train": 1, "val": 1, "test": 1}
+    for split in counts:
+        with open(tmp_path / split / "gt.csv") as f:
+            assert len(list(csv.DictReader(f))) == 1
 
 
 def _oracle_views():

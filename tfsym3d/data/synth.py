@@ -195,10 +195,13 @@ def depth_to_png16(depth):
 
 
 def split_bounds(num):
-    """[(split, first, end)]: the sample indices [first, end) of each split of `num`."""
+    """[(split, first, end)]: the sample indices [first, end) of each split of `num`
+    (num >= 3: every split gets at least one sample)."""
     bounds, start = [], 0
     for i, (split, frac) in enumerate(SPLITS):
-        n = num - start if i == len(SPLITS) - 1 else max(1, int(round(num * frac)))
+        later = len(SPLITS) - 1 - i  # splits still to fill, one sample each at least
+        n = num - start if later == 0 else \
+            min(max(1, int(round(num * frac))), num - start - later)
         bounds.append((split, start, start + n))
         start += n
     return bounds
