@@ -48,7 +48,7 @@ def sample_images(n, image_size, seed=2):
     from tfsym3d.data.synth import render_batch, sample_params
 
     params = sample_params(np.random.default_rng(seed), n)
-    images, _, _ = render_batch(params, np.arange(n), image_size, seed)
+    images = render_batch(params, np.arange(n), image_size, seed)[0]
     return images.astype(np.float32)
 
 

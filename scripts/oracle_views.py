@@ -58,6 +58,8 @@ def rows(data, num, seed=0, split="test", limit=None):
         if row is None or abs(row["yaw"] - params["yaw"][i]) > 1e-3:
             raise ValueError(f"{folder}/gt.csv: sample {i:06d} does not match --num={num} "
                              f"--seed={seed} (synthesised with other settings?)")
+    # The generator's head-centring translation, as gt.csv records it.
+    shift = np.array([[truth[f"{i:06d}"][k] for k in ("tx", "ty")] for i in idx])
     gt, size = [], None
     for i in idx:
         path = os.path.join(folder, "depth", f"{i:06d}_depth.png")
@@ -85,7 +87,7 @@ def rows(data, num, seed=0, split="test", limit=None):
             np.radians(params["pitch"][idx]) * r,
             np.radians(params["yaw"][idx]) * r * yaw_scale,
             np.radians(params["roll"][idx]) * r,
-            params["tx"][idx], params["ty"][idx], np.zeros(len(idx))], 1), tf.float32)
+            shift[:, 0], shift[:, 1], np.zeros(len(idx))], 1), tf.float32)
 
     def score(label, canon, view):
         recon = renderer.warp_canon_depth(canon, view)

@@ -36,6 +36,14 @@ def test_writes_the_paired_layout_deterministically(tmp_path):
     fg = depth_gt.numpy() < 1.1 - 1e-6
     assert fg.any() and np.all(depth_gt.numpy()[fg] > 0.85)
     assert os.path.isdir(tmp_path / "a" / "test" / "depth")
+    # Face crops: whatever the turn (up to 45 deg), the head's pixels are centred on
+    # the image to the +-0.01 jitter (~1 px here); turning about depth 1.0 alone would
+    # move them up to ~0.2 of the image.
+    for split in ("train", "val", "test"):
+        for path in sorted((tmp_path / "a" / split / "depth").iterdir()):
+            rows_, cols = np.nonzero(np.asarray(Image.open(path)) > 0)
+            offset = max(abs(cols.mean() - 15.5), abs(rows_.mean() - 15.5)) / 32
+            assert offset < 0.09, (path.name, offset)
 
 
 def test_every_split_gets_a_sample_down_to_the_smallest_set(tmp_path):

@@ -1,14 +1,17 @@
 """`tfsym3d synth`: an offline synthetic face dataset with ground truth, rendered by the
 project's own renderer.
 
-    tfsym3d synth --out=DIR --num=N [--image_size=64] [--seed=0]
+    tfsym3d synth --out=DIR --num=N [--image_size=64] [--seed=0] [--nocentre]
 
 Each sample is a procedural, roughly symmetric face-like height field (head, brow,
 eye sockets, nose, cheeks, mouth, chin; per-sample parameters) with a small asymmetric
 deformation (an expression on one side), an albedo with a symmetric base and asymmetric
 parts (hair on one side, blemishes, make-up on one cheek), Lambertian shading with random
-ambient, diffuse and direction, and a random view (yaw +-45 deg, pitch +-20, roll +-15,
-small translations), composited over a random background. Rendered at twice the output
+ambient, diffuse and direction, and a random view (yaw +-45 deg, pitch +-20, roll +-15),
+composited over a random background. The head is then centred in its image as in a face
+crop, to +-0.01 camera units (~4 px at 64 px); with --nocentre (the sets before
+2026-11-23) the view is translated by +-0.03 instead and the head also moves with its
+turn. Rendered at twice the output
 size and averaged down for anti-aliasing.
 
 Layout (the authors' paired layout): DIR/{train,val,test}/image/NAME_image.png,
@@ -34,6 +37,9 @@ LANDMARKS = {  # canonical (x, y) in [-1, 1], x right, y down
     "chin": (0.0, 0.8),
 }
 SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
+# Translations, camera units (the image's half-width at depth 1 is 0.0875): of the head's
+# centre in a centred set (face crops, the default); of the whole view otherwise.
+CENTRED_SHIFT, UNCENTRED_SHIFT = 0.01, 0.03
 
 
 def define_flags(fv):
@@ -44,6 +50,9 @@ def define_flags(fv):
     flags.DEFINE_integer("seed", 0, "Random seed (the dataset is a function of it).",
                          flag_values=fv)
     flags.DEFINE_integer("batch", 64, "Images rendered at once.", flag_values=fv)
+    flags.DEFINE_boolean("centre", True, "Centre each head in its image as a face crop "
+                         "would; --nocentre gives the earlier sets, where turning about "
+                         "depth 1.0 also moved the head sideways.", flag_values=fv)
 
 
 def main(fv, args):
@@ -53,7 +62,7 @@ def main(fv, args):
     if fv.num < 3 or fv.image_size < 16:
         print("tfsym3d synth: --num must be >= 3 and --image_size >= 16", file=sys.stderr)
         return 2
-    counts = generate(fv.out, fv.num, fv.image_size, fv.seed, fv.batch)
+    counts = generate(fv.out, fv.num, fv.image_size, fv.seed, fv.batch, fv.centre)
     print(f"wrote {sum(counts.values())} images to {fv.out} "
           + ", ".join(f"{k}: {v}" for k, v in counts.items()))
     return 0
@@ -77,7 +86,8 @@ def sample_params(rng, n):
         "light_a": u(0.3, 0.7, n), "light_b": u(0.3, 0.7, n),
         "light_dx": u(-0.8, 0.8, n), "light_dy": u(-0.8, 0.8, n),
         "yaw": u(-45, 45, n), "pitch": u(-20, 20, n), "roll": u(-15, 15, n),
-        "tx": u(-0.03, 0.03, n), "ty": u(-0.03, 0.03, n),
+        # Translation in [-1, 1], times CENTRED_SHIFT or UNCENTRED_SHIFT camera units.
+        "shift_x": u(-1.0, 1.0, n), "shift_y": u(-1.0, 1.0, n),
         "bg": u(0.0, 1.0, (n, 2, 3)),
     }
 
@@ -128,12 +138,14 @@ def canonical_maps(p, i, size, rng):
     return depth.astype(np.float32), np.clip(albedo, 0, 1).astype(np.float32), mask
 
 
-def render_batch(p, idx, size, seed):
+def render_batch(p, idx, size, seed, centre=True):
     """Renders samples idx; sample i draws its random details from (seed, i) alone, so the
-    result does not depend on the batching.
+    result does not depend on the batching. centre: move each head so that the pixels
+    it covers are centred on the image, up to its shift (as a face crop would).
 
     Returns images [n, S, S, 3] in [0, 1], depth [n, S, S] (camera units, inf on
-    background) and landmarks [n, L, 3] (u, v pixels, depth)."""
+    background), landmarks [n, L, 3] (u, v pixels, depth) and the views [n, 6] (radians,
+    camera units; the translation is the head-centring one, not p's tx, ty)."""
     from tfsym3d.renderer import Renderer, interpolate, project, rasterize, transform_points
 
     big = 2 * size
@@ -150,13 +162,16 @@ def render_batch(p, idx, size, seed):
     shade = p["light_a"][idx, None, None] + p["light_b"][idx, None, None] * np.clip(
         np.einsum("bhwc,bc->bhw", normal, d), 0, None)
     canon = np.clip(albedo * shade[..., None], 0, 1).astype(np.float32)
+    scale = CENTRED_SHIFT if centre else UNCENTRED_SHIFT
     view = np.stack([np.radians(p["pitch"][idx]), np.radians(p["yaw"][idx]),
-                     np.radians(p["roll"][idx]), p["tx"][idx], p["ty"][idx],
-                     np.zeros(len(idx))], 1).astype(np.float32)
+                     np.radians(p["roll"][idx]), scale * p["shift_x"][idx],
+                     scale * p["shift_y"][idx], np.zeros(len(idx))], 1).astype(np.float32)
     grid = r.get_warped_3d_grid(depth, view).numpy().reshape(len(idx), -1, 3)
     # Vertices off the head go behind the camera: the rasterizer drops their triangles.
     grid[~np.stack(masks).reshape(len(idx), -1)] = [0.0, 0.0, -1.0]
     rast = rasterize(grid, r.faces, r.K, (big, big), xla=True)
+    if centre:
+        view, grid, rast = _centre_heads(view, grid, rast, r)
     colour = interpolate(canon.reshape(len(idx), -1, 3), rast, r.faces).numpy()
     cover = (rast["face_id"].numpy() >= 0)
     zbig = rast["depth"].numpy()
@@ -182,7 +197,32 @@ def render_batch(p, idx, size, seed):
     pts = transform_points(np.stack(pts).astype(np.float32), view, 1.0)
     uv = project(pts, r.K).numpy() / 2.0 - 0.25  # pixel centres of the 2x grid -> output
     landmarks = np.concatenate([uv, pts.numpy()[..., 2:]], -1)
-    return image.astype(np.float32), depth_out.astype(np.float32), landmarks
+    return image.astype(np.float32), depth_out.astype(np.float32), landmarks, view
+
+
+def _centre_heads(view, grid, rast, r):
+    """Moves each rendered head so that the centre of the pixels it covers lies at its
+    view's (tx, ty) from the image centre (camera units, at the head's mean depth).
+
+    The rotation centre (depth 1.0) is not the head's, so a turn alone also shifts the
+    head sideways, up to ~13 px at 64 px; crops of photos (CelebA, the authors'
+    synthetic faces) keep the face in the middle. Returns the view, warped grid and
+    rasterization after the move."""
+    from tfsym3d.renderer import rasterize
+
+    big = rast["face_id"].shape[1]
+    cover = (rast["face_id"].numpy() >= 0).astype(np.float64)
+    zbig = np.where(cover > 0, rast["depth"].numpy(), 0.0)
+    count = cover.sum(axis=(1, 2))
+    rows, cols = np.arange(big)[None, :, None], np.arange(big)[None, None, :]
+    centre = np.stack([((cover * cols).sum(axis=(1, 2)) / count - r.K[0, 2]) / r.K[0, 0],
+                       ((cover * rows).sum(axis=(1, 2)) / count - r.K[1, 2]) / r.K[1, 1]],
+                      1) * (zbig.sum(axis=(1, 2)) / count)[:, None]
+    shift = (centre - view[:, 3:5]).astype(np.float32)
+    view, grid = view.copy(), grid.copy()
+    view[:, 3:5] -= shift
+    grid[..., :2] -= shift[:, None, :]
+    return view, grid, rasterize(grid, r.faces, r.K, (big, big), xla=True)
 
 
 def depth_to_png16(depth):
@@ -207,8 +247,8 @@ def split_bounds(num):
     return bounds
 
 
-def generate(out, num, image_size=64, seed=0, batch=64):
-    """Writes the dataset; returns {split: count}."""
+def generate(out, num, image_size=64, seed=0, batch=64, centre=True):
+    """Writes the dataset; returns {split: count}. centre: see render_batch."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -220,7 +260,7 @@ def generate(out, num, image_size=64, seed=0, batch=64):
         rows = []
         for b0 in range(lo, hi, batch):
             idx = np.arange(b0, min(b0 + batch, hi))
-            images, depth, landmarks = render_batch(params, idx, image_size, seed)
+            images, depth, landmarks, views = render_batch(params, idx, image_size, seed, centre)
             for k, i in enumerate(idx):
                 name = f"{i:06d}"
                 Image.fromarray((images[k] * 255 + 0.5).astype(np.uint8)).save(
@@ -228,8 +268,8 @@ def generate(out, num, image_size=64, seed=0, batch=64):
                 Image.fromarray(depth_to_png16(depth[k])).save(
                     os.path.join(out, split, "depth", f"{name}_depth.png"))
                 row = {"name": name, "pitch": params["pitch"][i], "yaw": params["yaw"][i],
-                       "roll": params["roll"][i], "tx": params["tx"][i],
-                       "ty": params["ty"][i], "tz": 0.0, "light_a": params["light_a"][i],
+                       "roll": params["roll"][i], "tx": float(views[k, 3]),
+                       "ty": float(views[k, 4]), "tz": 0.0, "light_a": params["light_a"][i],
                        "light_b": params["light_b"][i], "light_dx": params["light_dx"][i],
                        "light_dy": params["light_dy"][i]}
                 for j, lm_name in enumerate(LANDMARKS):
