@@ -11,8 +11,7 @@ ambient, diffuse and direction, and a random view (yaw +-45 deg, pitch +-20, rol
 composited over a random background. The head is then centred in its image as in a face
 crop, to +-0.01 camera units (~4 px at 64 px); with --nocentre (the sets before
 2026-11-23) the view is translated by +-0.03 instead and the head also moves with its
-turn. Rendered at twice the output
-size and averaged down for anti-aliasing.
+turn. Rendered at twice the output size and averaged down for anti-aliasing.
 
 Layout (the authors' paired layout): DIR/{train,val,test}/image/NAME_image.png,
 DIR/{train,val,test}/depth/NAME_depth.png (16-bit, 1 = near, 0 = background; depth =
@@ -145,7 +144,7 @@ def render_batch(p, idx, size, seed, centre=True):
 
     Returns images [n, S, S, 3] in [0, 1], depth [n, S, S] (camera units, inf on
     background), landmarks [n, L, 3] (u, v pixels, depth) and the views [n, 6] (radians,
-    camera units; the translation is the head-centring one, not p's tx, ty)."""
+    camera units; when centring, the translation that centres the head)."""
     from tfsym3d.renderer import Renderer, interpolate, project, rasterize, transform_points
 
     big = 2 * size
@@ -213,11 +212,13 @@ def _centre_heads(view, grid, rast, r):
     big = rast["face_id"].shape[1]
     cover = (rast["face_id"].numpy() >= 0).astype(np.float64)
     zbig = np.where(cover > 0, rast["depth"].numpy(), 0.0)
-    count = cover.sum(axis=(1, 2))
+    seen = cover.sum(axis=(1, 2))
+    count = np.maximum(seen, 1.0)
     rows, cols = np.arange(big)[None, :, None], np.arange(big)[None, None, :]
     centre = np.stack([((cover * cols).sum(axis=(1, 2)) / count - r.K[0, 2]) / r.K[0, 0],
                        ((cover * rows).sum(axis=(1, 2)) / count - r.K[1, 2]) / r.K[1, 1]],
                       1) * (zbig.sum(axis=(1, 2)) / count)[:, None]
+    centre = np.where(seen[:, None] > 0, centre, view[:, 3:5])  # none seen: stays put
     shift = (centre - view[:, 3:5]).astype(np.float32)
     view, grid = view.copy(), grid.copy()
     view[:, 3:5] -= shift
