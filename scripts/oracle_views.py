@@ -67,7 +67,8 @@ def rows(data, num, seed=0, split="test", limit=None):
         gt.append(metrics.depth_from_png(values, synth.MIN_DEPTH, synth.MAX_DEPTH))
         size = values.shape[0]
     gt = tf.constant(np.stack(gt), tf.float32)
-    renderer = Renderer(size, 10.0, synth.MIN_DEPTH, synth.MAX_DEPTH, 1.0)
+    renderer = Renderer(size, synth.FOV, synth.MIN_DEPTH, synth.MAX_DEPTH,
+                        synth.ROT_CENTER_DEPTH)
 
     mean = dict(params)
     for key in SHAPE_KEYS:
@@ -91,8 +92,7 @@ def rows(data, num, seed=0, split="test", limit=None):
 
     def score(label, canon, view):
         recon = renderer.warp_canon_depth(canon, view)
-        side, mad = metrics.depth_errors(recon, gt, renderer)
-        cover = metrics.coverage(gt, recon, renderer.max_depth, renderer.margin)
+        side, mad, cover = metrics.depth_errors(recon, gt, renderer, with_coverage=True)
         return (label, float(np.mean(side)) * 100.0, float(np.mean(mad)),
                 float(np.mean(cover)))
 

@@ -126,8 +126,8 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
     depth_gt = np.stack(depths).astype(np.float32)
     mean_gt = depth_gt.mean(axis=0)
 
-    errors = tf.function(lambda pred, gt: metrics.depth_errors(pred, gt, renderer) + (
-        metrics.coverage(gt, pred, renderer.max_depth, renderer.margin),))
+    errors = tf.function(lambda pred, gt: metrics.depth_errors(pred, gt, renderer,
+                                                               with_coverage=True))
     predict = tf.function(lambda x: model(x, training=False)) if model is not None else None
     per = {m: {"side": [], "mad": [], "coverage": []} for m in METHODS}
     views, recon = [], []

@@ -40,9 +40,12 @@ def coverage(depth_gt, recon_depth, max_depth, margin):
     Near 1 when the prediction covers the face. A prediction whose valid region
     collapses (e.g. a view rotated to the range's end) scores SIDE/MAD over the few
     pixels left, which is not comparable with a full-coverage score."""
+    return _coverage(depth_gt, evaluation_mask(depth_gt, recon_depth, max_depth, margin))
+
+
+def _coverage(depth_gt, mask):
     face = tf.reduce_sum(erode(gt_foreground(depth_gt)), axis=[1, 2])
-    kept = tf.reduce_sum(evaluation_mask(depth_gt, recon_depth, max_depth, margin), axis=[1, 2])
-    return kept / tf.maximum(face, 1.0)
+    return tf.reduce_sum(mask, axis=[1, 2]) / tf.maximum(face, 1.0)
 
 
 def side(pred, gt, mask):
@@ -74,20 +77,22 @@ def depth_from_png(values, min_depth, max_depth):
     return (1.0 + t) / 2.0 * max_depth + (1.0 - t) / 2.0 * min_depth
 
 
-def depth_errors(recon_depth, depth_gt, renderer):
+def depth_errors(recon_depth, depth_gt, renderer, with_coverage=False):
     """SIDE (x1) and MAD (degrees) per image of recon_depth against depth_gt.
 
     Args:
       recon_depth, depth_gt: [B, H, W] camera units.
       renderer: a tfsym3d.renderer.Renderer (camera and depth range).
+      with_coverage: also return `coverage` [B], from the same mask.
 
     Returns:
-      (side [B], mad [B]).
+      (side [B], mad [B]), or (side, mad, coverage) with_coverage.
     """
     mask = evaluation_mask(depth_gt, recon_depth, renderer.max_depth, renderer.margin)
     normal_pred = renderer.get_normal_from_depth(recon_depth)
     normal_gt = renderer.get_normal_from_depth(depth_gt)
-    return side(recon_depth, depth_gt, mask), mad(normal_pred, normal_gt, mask)
+    errors = side(recon_depth, depth_gt, mask), mad(normal_pred, normal_gt, mask)
+    return errors + (_coverage(depth_gt, mask),) if with_coverage else errors
 
 
 def null_depth(shape, renderer):

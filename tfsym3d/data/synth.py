@@ -28,6 +28,7 @@ import numpy as np
 from absl import flags
 
 MIN_DEPTH, MAX_DEPTH = 0.9, 1.1
+FOV, ROT_CENTER_DEPTH = 10.0, 1.0  # the camera (degrees) and the point views turn about
 RIM_DEPTH = 1.06  # depth of the head's edge; the face rises towards the camera from it
 LANDMARKS = {  # canonical (x, y) in [-1, 1], x right, y down
     "eye_outer_left": (-0.5, -0.12), "eye_inner_left": (-0.17, -0.12),
@@ -148,7 +149,7 @@ def render_batch(p, idx, size, seed, centre=True):
     from tfsym3d.renderer import Renderer, interpolate, project, rasterize, transform_points
 
     big = 2 * size
-    r = Renderer(big, 10.0, MIN_DEPTH, MAX_DEPTH, 1.0)
+    r = Renderer(big, FOV, MIN_DEPTH, MAX_DEPTH, ROT_CENTER_DEPTH)
     rngs = [np.random.default_rng([seed, int(i)]) for i in idx]
     depths, albedos, masks = zip(*(canonical_maps(p, i, big, g)
                                    for i, g in zip(idx, rngs, strict=True)),
@@ -193,7 +194,7 @@ def render_batch(p, idx, size, seed, centre=True):
         xyz = np.stack([(px[:, 0] - r.K[0, 2]) / r.K[0, 0] * zc,
                         (px[:, 1] - r.K[1, 2]) / r.K[1, 1] * zc, zc], 1)
         pts.append(xyz)
-    pts = transform_points(np.stack(pts).astype(np.float32), view, 1.0)
+    pts = transform_points(np.stack(pts).astype(np.float32), view, ROT_CENTER_DEPTH)
     uv = project(pts, r.K).numpy() / 2.0 - 0.25  # pixel centres of the 2x grid -> output
     landmarks = np.concatenate([uv, pts.numpy()[..., 2:]], -1)
     return image.astype(np.float32), depth_out.astype(np.float32), landmarks, view
