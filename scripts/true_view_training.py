@@ -91,6 +91,8 @@ def run(data, minutes, out, seed=0, max_steps=None, log=print):
     step = tf.function(lambda x, d: model.train_step((x, d)))
 
     b = cfg.batch_size
+    if len(images) < b:
+        raise ValueError(f"{data}/train: {len(images)} images, fewer than one batch ({b})")
     rng = np.random.default_rng(seed)
     start, epochs, steps = time.monotonic(), 0, 0
 

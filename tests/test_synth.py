@@ -64,12 +64,12 @@ def test_every_split_gets_a_sample_down_to_the_smallest_set(tmp_path):
             assert len(list(csv.DictReader(f))) == 1
 
 
-def _oracle_views():
+def _script(name):
+    """Imports scripts/NAME.py as a module."""
     import importlib.util
 
-    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts",
-                        "oracle_views.py")
-    spec = importlib.util.spec_from_file_location("oracle_views", path)
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -77,7 +77,7 @@ def _oracle_views():
 
 def test_oracle_views_rebuilds_the_ground_truth_and_scores_frontal_views_worse(tmp_path):
     generate(str(tmp_path), 20, image_size=32, seed=5, batch=20)
-    oracle = _oracle_views()
+    oracle = _script("oracle_views")
     table = {label: (side, mad, cover) for label, side, mad, cover in
              oracle.rows(str(tmp_path), 20, seed=5, split="train", limit=8)}
     # The generator's own canonical depth through the model's warp gives its depth PNGs
@@ -90,16 +90,6 @@ def test_oracle_views_rebuilds_the_ground_truth_and_scores_frontal_views_worse(t
     assert table["mean shape, no rotation"][1] > table["mean shape, yaw x1"][1]
     with pytest.raises(ValueError, match="does not match"):
         oracle.rows(str(tmp_path), 20, seed=6, split="train", limit=8)
-
-
-def _script(name):
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_true_view_training_feeds_the_csv_views_to_the_renderer(tmp_path):
