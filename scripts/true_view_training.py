@@ -25,10 +25,8 @@ import numpy as np  # noqa: E402
 def load_split(data, split, min_depth=0.9, max_depth=1.1):
     """(names, images [N,S,S,3] in [0,1], depth [N,S,S] camera units, views [N,6] radians
     and camera units) of a synth split, in gt.csv order."""
-    from PIL import Image
-
     from tfsym3d import metrics
-    from tfsym3d.data.folder import load_depth_png
+    from tfsym3d.data.folder import load_depth_png, load_rgb
     from tfsym3d.evaluate_cli import read_truth
 
     folder = os.path.join(data, split)
@@ -38,8 +36,7 @@ def load_split(data, split, min_depth=0.9, max_depth=1.1):
     names = list(truth)
     images, depth = [], []
     for name in names:
-        with Image.open(os.path.join(folder, "image", f"{name}_image.png")) as im:
-            images.append(np.asarray(im.convert("RGB"), np.float32) / 255.0)
+        images.append(load_rgb(os.path.join(folder, "image", f"{name}_image.png")))
         values = load_depth_png(os.path.join(folder, "depth", f"{name}_depth.png"))
         depth.append(metrics.depth_from_png(values, min_depth, max_depth))
     views = np.array([[np.radians(truth[n]["pitch"]), np.radians(truth[n]["yaw"]),
