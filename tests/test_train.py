@@ -118,9 +118,16 @@ def test_restart_after_kill_resumes_from_the_last_epoch(tmp_path):
                             stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 400
-        while time.time() < deadline and not (run / "checkpoints" / "ckpt-2.index").exists():
+        state = run / "checkpoints" / "checkpoint"
+
+        def recorded():  # the state file names ckpt-2 or later: epoch 2 is saved
+            try:
+                return 'model_checkpoint_path: "ckpt-1"' not in state.read_text()
+            except FileNotFoundError:
+                return False
+        while time.time() < deadline and not recorded():
             time.sleep(0.5)
-        assert (run / "checkpoints" / "ckpt-2.index").exists(), "no checkpoint in time"
+        assert recorded(), "no checkpoint in time"
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -129,3 +136,35 @@ def test_restart_after_kill_resumes_from_the_last_epoch(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     # Killed at or after the end of epoch 2: the restart finds at least 2 epochs done.
     assert "resuming" in again.stderr and "all 2 epochs are done" in again.stderr
+
+
+def test_a_checkpoint_written_but_not_recorded_is_resumed_from(tmp_path):
+    """A kill between writing ckpt-N and recording it in the state file loses no epoch."""
+    from tfsym3d.checkpoints import newest, repair_state
+
+    step = tf.Variable(0)
+    ckpt = tf.train.Checkpoint(step=step)
+    manager = tf.train.CheckpointManager(ckpt, str(tmp_path), max_to_keep=2)
+    manager.save()
+    state = (tmp_path / "checkpoint").read_text()  # records ckpt-1 only
+    step.assign(7)
+    manager.save()
+    (tmp_path / "checkpoint").write_text(state)  # as if killed before recording ckpt-2
+    (tmp_path / "ckpt-3.index").write_bytes(b"trunc")  # and killed while writing ckpt-3
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-1")
+    assert newest(str(tmp_path)).endswith("ckpt-2")
+
+    assert repair_state(str(tmp_path)).endswith("ckpt-2")
+    step2 = tf.Variable(0)
+    ckpt2 = tf.train.Checkpoint(step=step2)
+    manager2 = tf.train.CheckpointManager(ckpt2, str(tmp_path), max_to_keep=2)
+    assert manager2.latest_checkpoint.endswith("ckpt-2")
+    ckpt2.restore(manager2.latest_checkpoint)
+    assert int(step2.numpy()) == 7
+    # The repaired checkpoint is rotated out like any other.
+    assert manager2.save().endswith("ckpt-3") and manager2.save().endswith("ckpt-4")
+    assert not (tmp_path / "ckpt-2.index").exists() and (tmp_path / "ckpt-3.index").exists()
+    # Nothing newer than the record: the record stands, and repairing changes nothing.
+    assert newest(str(tmp_path)).endswith("ckpt-4")
+    assert repair_state(str(tmp_path)).endswith("ckpt-4")
+    assert newest(str(tmp_path / "none")) is None

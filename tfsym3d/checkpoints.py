@@ -21,6 +21,58 @@ def checkpoint_dir(run_dir):
     return os.path.join(run_dir, "checkpoints")
 
 
+def _number(prefix):
+    tail = os.path.basename(prefix).rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else -1
+
+
+def _mtime(prefix):
+    index = prefix + ".index"
+    return os.path.getmtime(index) if os.path.exists(index) else 0.0
+
+
+def newest(directory):
+    """The prefix of the newest complete checkpoint in directory, or None.
+
+    tf.train.CheckpointManager writes ckpt-N.index and the data before it records ckpt-N in
+    the state file, so a run killed between the two leaves a finished epoch unrecorded.
+    TensorFlow writes the .index file of a checkpoint last, so a ckpt-N newer than the
+    recorded one counts when its index can be read."""
+    latest = tf.train.latest_checkpoint(directory)
+    if not tf.io.gfile.isdir(directory):
+        return latest
+    found = sorted((os.path.join(directory, f[:-len(".index")])
+                    for f in tf.io.gfile.listdir(directory) if f.endswith(".index")),
+                   key=_number)
+    for prefix in reversed(found):
+        if latest is not None and _number(prefix) <= _number(latest):
+            break
+        try:
+            tf.train.load_checkpoint(prefix)
+        except (tf.errors.OpError, ValueError):
+            continue  # killed while its index was being written
+        return prefix
+    return latest
+
+
+def repair_state(directory):
+    """Records the newest complete checkpoint (see newest) in directory's state file, so that
+    a restarted CheckpointManager resumes from it and keeps rotating it. Returns its prefix."""
+    prefix = newest(directory)
+    state = tf.train.get_checkpoint_state(directory)
+    if prefix is None or (state and _number(state.model_checkpoint_path) >= _number(prefix)):
+        return prefix
+    paths = list(state.all_model_checkpoint_paths) if state else []
+    stamps = list(state.all_model_checkpoint_timestamps) if state else []
+    if len(stamps) != len(paths):
+        stamps = [_mtime(p) for p in paths]
+    tf.compat.v1.train.update_checkpoint_state(
+        directory, prefix, all_model_checkpoint_paths=paths + [prefix],
+        all_model_checkpoint_timestamps=stamps + [_mtime(prefix)],
+        last_preserved_timestamp=state.last_preserved_timestamp if state else None)
+    return prefix
+
+
 def make_checkpoint(model, optimizer=None):
     """A tf.train.Checkpoint of the model's weights, its epoch counter and optimizer.
 
@@ -42,7 +94,7 @@ def resolve(path):
     path = os.fspath(path)
     if os.path.isdir(path):
         run_dir = path
-        prefix = tf.train.latest_checkpoint(checkpoint_dir(path))
+        prefix = newest(checkpoint_dir(path))
         if prefix is None:
             raise FileNotFoundError(f"{path}: no checkpoint in {checkpoint_dir(path)}")
     elif os.path.exists(path + ".index"):

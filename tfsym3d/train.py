@@ -145,6 +145,7 @@ def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto
         model.compile(optimizer=optimizer, jit_compile=False)
         optimizer.build(model.trainable_variables)
         ckpt = checkpoints.make_checkpoint(model, optimizer)
+        checkpoints.repair_state(checkpoints.checkpoint_dir(run_dir))
         manager = tf.train.CheckpointManager(ckpt, checkpoints.checkpoint_dir(run_dir),
                                              max_to_keep=cfg.keep_num_checkpoint)
         initial_epoch = 0
