@@ -5,8 +5,9 @@
     onnx_bytes(model, opset=17)
 
 Every writer traces export.graph.InferenceModule. Keras 3 models are exported through
-keras.export.ExportArchive, which tracks their variables so that TFLite's converter
-freezes them (a tf.Module holding the model gives a TFLite file without weights).
+keras.export.ExportArchive, which saves the variables its endpoints capture, so that
+TFLite's converter freezes them (a tf.Module holding the model gives a TFLite file
+without weights).
 `runner(format, path)` returns fn(images [N,S,S,3] in [0,1]) -> {name: numpy array}.
 """
 
@@ -27,7 +28,10 @@ def _archive(model, with_recon, with_bytes, batch=None):
     module = InferenceModule(model, with_recon=with_recon)
     s = model.cfg.image_size
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    # No archive.track(model): the endpoints' variables are saved without it, and
+    # tracking the model as well stores every weight a second time (its keras.Variable
+    # wrappers beside the tf.Variables the endpoints capture; keras-team/keras#23553),
+    # doubling the SavedModel and the variable memory of every server that loads it.
     archive.add_endpoint("serving_default", module.predict, input_signature=[
         tf.TensorSpec([batch, s, s, 3], tf.float32, name="images")])
     if with_bytes:

@@ -67,6 +67,20 @@ def test_layout_and_cards(exported):
     assert os.path.getsize(exported / "tflite" / "tfsym3d_int8.tflite") < 0.3 * fp32
 
 
+def test_saved_model_stores_each_weight_once(exported, model_run):
+    import tensorflow as tf
+
+    from tfsym3d import load_model
+
+    reader = tf.train.load_checkpoint(
+        str(exported / "saved_model" / "tfsym3d" / "1" / "variables" / "variables"))
+    stored = sum(int(np.prod(shape)) for shape in reader.get_variable_to_shape_map().values())
+    params = load_model(model_run).count_params()
+    # Everything the endpoints read (all five networks, ~3M values) plus a few scalars;
+    # tracking the Keras model as well stored it all twice (keras-team/keras#23553).
+    assert params <= stored <= params + 16, (stored, params)
+
+
 def test_tflite_has_builtin_ops_and_named_outputs(exported):
     from ai_edge_litert.interpreter import Interpreter
 
