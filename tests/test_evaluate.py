@@ -35,6 +35,28 @@ def test_view_errors_raw_and_with_the_offset_removed():
     assert wrapped["pitch"]["mae"] == pytest.approx(2.0)
 
 
+def test_view_calibration_slope_and_correlation():
+    true = np.array([[10.0, -30.0, 5.0], [0.0, 0.0, 5.0], [-10.0, 30.0, 5.0]])
+    # Yaw turned a quarter as far with an offset; pitch mirrored; roll constant.
+    pred = np.stack([-true[:, 0], 0.25 * true[:, 1] + 5.0, [1.0, 2.0, 3.0]], 1)
+    got = metrics.view_errors(pred, true)
+    assert got["yaw"]["slope"] == pytest.approx(0.25)
+    assert got["yaw"]["corr"] == pytest.approx(1.0)
+    assert got["pitch"]["slope"] == pytest.approx(-1.0)
+    assert got["pitch"]["corr"] == pytest.approx(-1.0)
+    assert np.isnan(got["roll"]["slope"]) and np.isnan(got["roll"]["corr"])
+    # Against numpy's least-squares line and correlation on noisy data.
+    rng = np.random.default_rng(1)
+    true = rng.uniform(-45, 45, (50, 3))
+    pred = 0.4 * true + rng.normal(0, 5, (50, 3))
+    got = metrics.view_errors(pred, true)
+    for k, name in enumerate(("pitch", "yaw", "roll")):
+        assert got[name]["slope"] == pytest.approx(np.polyfit(true[:, k], pred[:, k], 1)[0])
+        assert got[name]["corr"] == pytest.approx(np.corrcoef(true[:, k], pred[:, k])[0, 1])
+    one = metrics.view_errors([[1.0, 2.0, 3.0]], [[0.0, 0.0, 0.0]])
+    assert np.isnan(one["yaw"]["slope"])
+
+
 def test_keypoint_depth_correlation():
     rng = np.random.default_rng(0)
     true = rng.normal(size=(20, 5))

@@ -10,7 +10,8 @@ split folder (image/, depth/, optionally gt.csv). Rows of the printed table:
   baseline_avg  the mean ground-truth depth map of the split
 SIDE is reported x1e-2 and MAD in degrees, mean and standard deviation over the images.
 With a checkpoint and a gt.csv, the viewpoint errors (pitch/yaw/roll MAE in degrees, raw
-and with each angle's mean offset removed) and the landmark depth correlation (sum over
+and with each angle's mean offset removed, and the slope and correlation of each predicted
+angle regressed on the true one) and the landmark depth correlation (sum over
 landmarks of the Pearson correlation over images; perfect = number of landmarks) are
 reported too. --json writes {"model"|"baseline_null"|"baseline_avg": {"side", "side_std",
 "mad", "mad_std", "n", "coverage"}, ...}; --csv writes one row per image and method.
@@ -221,10 +222,12 @@ def format_table(report):
                      "ground-truth faces on average; its SIDE/MAD come from the few pixels "
                      "left and are not comparable with the baselines'")
     if "view" in report:
-        lines.append("viewpoint MAE deg (raw / mean offset removed, offset):")
+        lines.append("viewpoint MAE deg (raw / mean offset removed, offset; slope of the "
+                     "predicted angle on the true one, correlation):")
         for name, r in report["view"].items():
             lines.append(f"  {name:<6} {r['mae']:6.2f} / {r['mae_debiased']:6.2f} "
-                         f"(offset {r['offset']:+.2f})")
+                         f"(offset {r['offset']:+.2f}; slope {r['slope']:.2f}, "
+                         f"corr {r['corr']:.2f})")
     if "keypoints" in report:
         k = report["keypoints"]
         lines.append(f"landmark depth correlation: {k['score']:.3f} of {k['max']}")

@@ -113,14 +113,22 @@ def view_errors(pred_degrees, true_degrees):
     error in degrees of pitch (elevation), yaw (azimuth) and roll (tilt), raw and after
     removing each angle's mean offset (a learned canonical frame need not be frontal).
 
+    Also the calibration of each angle: the least-squares slope of the predicted angle
+    regressed on the true one (1 = calibrated; a model that turns its views too little
+    scores below 1 even when its offset-removed MAE looks moderate) and their Pearson
+    correlation, on the angles as given (no wrap-around). Both are NaN with fewer than
+    two images or a constant true angle (corr also for a constant prediction).
+
     Args:
       pred_degrees, true_degrees: [N, 3] (pitch, yaw, roll), degrees.
 
     Returns:
-      {"pitch"|"yaw"|"roll": {"mae": degrees, "mae_debiased": degrees, "offset": degrees}}.
+      {"pitch"|"yaw"|"roll": {"mae": degrees, "mae_debiased": degrees, "offset": degrees,
+      "slope": degrees per degree, "corr": in [-1, 1]}}.
     """
-    diff = np.asarray(pred_degrees, np.float64) - np.asarray(true_degrees, np.float64)
-    diff = (diff + 180.0) % 360.0 - 180.0
+    pred = np.asarray(pred_degrees, np.float64).reshape(-1, 3)
+    true = np.asarray(true_degrees, np.float64).reshape(-1, 3)
+    diff = (pred - true + 180.0) % 360.0 - 180.0
     out = {}
     for k, name in enumerate(("pitch", "yaw", "roll")):
         d = diff[:, k]
@@ -129,7 +137,22 @@ def view_errors(pred_degrees, true_degrees):
                      "mae_debiased": float(np.abs(d - offset).mean()) if d.size
                      else float("nan"),
                      "offset": offset}
+        out[name].update(_calibration(pred[:, k], true[:, k]))
     return out
+
+
+def _calibration(pred, true):
+    """{"slope", "corr"} of pred regressed on true (1-D, degrees); NaN when undefined."""
+    nan = {"slope": float("nan"), "corr": float("nan")}
+    if true.size < 2:
+        return nan
+    t, p = true - true.mean(), pred - pred.mean()
+    var_t, var_p = float(np.sum(t * t)), float(np.sum(p * p))
+    if var_t <= 0.0:
+        return nan
+    cov = float(np.sum(t * p))
+    return {"slope": cov / var_t,
+            "corr": cov / np.sqrt(var_t * var_p) if var_p > 0.0 else float("nan")}
 
 
 def keypoint_depth_correlation(pred, true):
