@@ -71,6 +71,29 @@ def test_empty_and_missing_folders_are_clear_errors(tmp_path):
         image_dataset(str(tmp_path / "nowhere"), "train")
 
 
+def test_training_with_fewer_images_than_a_batch_is_a_clear_error(tmp_path):
+    """Training drops incomplete batches; 3 images at batch 4 would make empty epochs."""
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    with pytest.raises(ValueError, match=r"train: 3 images, fewer than batch_size 4"):
+        image_dataset(str(tmp_path), "train", image_size=8, batch_size=4, training=True)
+    # Outside training the short batch is kept; with repeat, batches span epochs.
+    kept = image_dataset(str(tmp_path), "train", image_size=8, batch_size=4)
+    assert [b.shape[0] for b in kept] == [3]
+    repeated = image_dataset(str(tmp_path), "train", image_size=8, batch_size=4,
+                             training=True, repeat=True, seed=0)
+    assert next(iter(repeated)).shape[0] == 4
+    assert len(list(image_dataset(str(tmp_path), "train", image_size=8, batch_size=3,
+                                  training=True, seed=0))) == 1
+    from tfsym3d.data.synth import generate
+
+    generate(str(tmp_path / "paired"), 5, image_size=16, seed=1, batch=5)
+    with pytest.raises(ValueError, match=r"train: \d images, fewer than batch_size 64"):
+        paired_dataset(str(tmp_path / "paired"), "train", image_size=16, training=True)
+
+
 def test_training_order_and_flips_are_deterministic_for_a_seed(tmp_path):
     folder = tmp_path / "train"
     folder.mkdir()

@@ -139,7 +139,9 @@ def image_dataset(root, split, image_size=64, crop=None, batch_size=64, training
     ds = ds.filter(_decoded).map(_drop_flag)
     if training:
         ds = _random_flips(ds, seed)
-    return _batched(ds, batch_size, training if drop_remainder is None else drop_remainder)
+    drop = training if drop_remainder is None else drop_remainder
+    _check_a_batch_fits(len(files), batch_size, drop and not repeat, split_dir(root, split))
+    return _batched(ds, batch_size, drop)
 
 
 def paired_files(root, split):
@@ -193,7 +195,19 @@ def paired_dataset(root, split, image_size=64, crop=None, batch_size=64, trainin
     ds = ds.filter(_decoded).map(_drop_flag)
     if training:
         ds = _random_flips(ds, seed)
-    return _batched(ds, batch_size, training if drop_remainder is None else drop_remainder)
+    drop = training if drop_remainder is None else drop_remainder
+    _check_a_batch_fits(len(pairs), batch_size, drop and not repeat, split_dir(root, split))
+    return _batched(ds, batch_size, drop)
+
+
+def _check_a_batch_fits(count, batch_size, drops_remainder, where):
+    """Training drops the last incomplete batch: with fewer files than one batch (and no
+    repeat) every epoch would have no step at all, and a run would spin through its
+    epochs writing checkpoints without learning. ValueError naming the folder."""
+    if drops_remainder and count < batch_size:
+        raise ValueError(f"{where}: {count} images, fewer than batch_size {batch_size}; "
+                         "training drops incomplete batches, so no step would run (lower "
+                         "batch_size or add images)")
 
 
 def _batched(ds, batch_size, drop_remainder):
