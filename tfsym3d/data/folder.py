@@ -117,7 +117,8 @@ def image_dataset(root, split, image_size=64, crop=None, batch_size=64, training
                   seed=None, shuffle_buffer=4096, counter=None, repeat=False,
                   drop_remainder=None):
     """Batches of images [B, S, S, 3] in [0, 1] from an image folder split."""
-    files = list_images(split_dir(root, split))
+    folder = split_dir(root, split)
+    files = list_images(folder)
     counter = counter or SkipCounter()
 
     def decode(path):
@@ -139,9 +140,8 @@ def image_dataset(root, split, image_size=64, crop=None, batch_size=64, training
     ds = ds.filter(_decoded).map(_drop_flag)
     if training:
         ds = _random_flips(ds, seed)
-    drop = training if drop_remainder is None else drop_remainder
-    _check_a_batch_fits(len(files), batch_size, drop and not repeat, split_dir(root, split))
-    return _batched(ds, batch_size, drop)
+    return _batched(ds, batch_size, training if drop_remainder is None else drop_remainder,
+                    None if repeat else len(files), folder)
 
 
 def paired_files(root, split):
@@ -195,23 +195,17 @@ def paired_dataset(root, split, image_size=64, crop=None, batch_size=64, trainin
     ds = ds.filter(_decoded).map(_drop_flag)
     if training:
         ds = _random_flips(ds, seed)
-    drop = training if drop_remainder is None else drop_remainder
-    _check_a_batch_fits(len(pairs), batch_size, drop and not repeat, split_dir(root, split))
-    return _batched(ds, batch_size, drop)
+    return _batched(ds, batch_size, training if drop_remainder is None else drop_remainder,
+                    None if repeat else len(pairs), split_dir(root, split))
 
 
-def _check_a_batch_fits(count, batch_size, drops_remainder, where):
-    """Training drops the last incomplete batch: with fewer files than one batch (and no
-    repeat) every epoch would have no step at all, and a run would spin through its
-    epochs writing checkpoints without learning. ValueError naming the folder."""
-    if drops_remainder and count < batch_size:
-        raise ValueError(f"{where}: {count} images, fewer than batch_size {batch_size}; "
-                         "training drops incomplete batches, so no step would run (lower "
-                         "batch_size or add images)")
-
-
-def _batched(ds, batch_size, drop_remainder):
+def _batched(ds, batch_size, drop_remainder, count=None, where=None):
     """Batches, prefetches and turns tf.data's autotuning off.
+
+    count: the number of files of one pass (None when the files repeat). Dropping the last
+    incomplete batch with fewer files than one batch would leave every epoch without a
+    step, and a run would spin through its epochs writing checkpoints without learning:
+    ValueError naming `where` (the folder) instead.
 
     Autotuning made fit lose 10-40 s at the start of most epochs on a 2-core CPU: Keras
     drops the finished epoch's iterator, and its destructor waits for the autotuner's
@@ -219,6 +213,10 @@ def _batched(ds, batch_size, drop_remainder):
     time there). Without it the AUTOTUNE parallelism is fixed at min(16, CPU cores),
     plenty for decoding small images.
     """
+    if drop_remainder and count is not None and count < batch_size:
+        raise ValueError(f"{where}: {count} images, fewer than batch_size {batch_size}; "
+                         "training drops incomplete batches, so no step would run (lower "
+                         "batch_size or add images)")
     options = tf.data.Options()
     options.autotune.enabled = False
     ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
