@@ -24,6 +24,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = os.path.join(ROOT, "configs", "tiny.yaml")  # the default base config
 sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
@@ -52,8 +53,7 @@ def time_limit(seconds):
     return TimeLimit()
 
 
-def run_variant(name, overrides, data, out, minutes, extra=None,
-                config=os.path.join(ROOT, "configs", "tiny.yaml")):
+def run_variant(name, overrides, data, out, minutes, extra=None, config=TINY):
     from tfsym3d.checkpoints import load_model
     from tfsym3d.config import load_config
     from tfsym3d.evaluate_cli import evaluate
@@ -105,8 +105,7 @@ def main():
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", default="runs/bench_learning")
     parser.add_argument("--data", default=None, help="Dataset root (default OUT/data).")
-    parser.add_argument("--config", default=os.path.join(ROOT, "configs", "tiny.yaml"),
-                        help="Base config of every variant.")
+    parser.add_argument("--config", default=TINY, help="Base config of every variant.")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="Config override applied to every variant (repeatable).")
     args = parser.parse_args()
