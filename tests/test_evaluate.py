@@ -172,6 +172,22 @@ def test_cli_with_a_checkpoint_adds_the_model_and_view_scores(split, tmp_path, m
     assert -len(LANDMARKS) <= report["keypoints"]["score"] <= len(LANDMARKS)
 
 
+def test_cli_takes_a_keras_file_as_the_checkpoint(split, tmp_path, model_run):
+    from tfsym3d import load_model
+
+    path = tmp_path / "model.keras"
+    load_model(model_run).save(str(path))
+    scores = []
+    for checkpoint in (model_run, path):
+        out_json = tmp_path / "r.json"
+        assert run(["tfsym3d", "evaluate", f"--checkpoint={checkpoint}", f"--data={split}",
+                    f"--json={out_json}"]) == 0
+        scores.append(json.loads(out_json.read_text())["model"])
+    assert scores[0]["n"] == scores[1]["n"] > 0
+    assert scores[1]["side"] == pytest.approx(scores[0]["side"], rel=1e-5)
+    assert scores[1]["mad"] == pytest.approx(scores[0]["mad"], rel=1e-5)
+
+
 def test_cli_errors_name_the_problem(tmp_path, capsys):
     assert run(["tfsym3d", "evaluate", f"--data={tmp_path / 'nowhere'}"]) == 1
     assert "nowhere" in capsys.readouterr().err

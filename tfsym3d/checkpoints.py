@@ -101,7 +101,7 @@ def resolve(path):
         prefix = path
         run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
     else:
-        raise FileNotFoundError(f"{path}: not a run directory or a checkpoint")
+        raise FileNotFoundError(f"{path}: not a run directory, a checkpoint or a .keras file")
     cfg = config_path(run_dir)
     if not os.path.isfile(cfg):
         raise FileNotFoundError(f"{path}: no config.yaml in the run directory {run_dir}")
@@ -109,15 +109,48 @@ def resolve(path):
 
 
 def load_model(path, **overrides):
-    """Builds the model of a run directory (or checkpoint prefix) and loads its weights.
+    """Builds the model of a run directory, checkpoint prefix or `.keras` file (what
+    `Unsup3D.save` writes) and loads its weights.
 
     overrides: config keys to change (e.g. jit_renderer=False); training-only keys do not
-    affect inference.
+    affect inference. Raises FileNotFoundError or ValueError naming the path.
     """
     from tfsym3d.model import Unsup3D, build
 
+    path = os.fspath(path)
+    if path.endswith(".keras") and os.path.isfile(path):
+        model = build(Unsup3D(_keras_file_config(path, overrides)))
+        try:
+            model.load_weights(path)
+        except (OSError, ValueError, KeyError) as err:
+            raise ValueError(f"{path}: cannot load its weights: {err}") from err
+        return model
     cfg_file, prefix = resolve(path)
     cfg = load_config(cfg_file, overrides=overrides or None)
     model = build(Unsup3D(cfg))
     make_checkpoint(model).restore(prefix).expect_partial()
     return model
+
+
+def _keras_file_config(path, overrides):
+    """The Config stored in a `.keras` archive of an Unsup3D, with overrides applied."""
+    import json
+    import zipfile
+
+    from tfsym3d.config import Config
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            saved = json.loads(archive.read("config.json"))
+        values = dict(saved["config"]["cfg"]) if saved.get("class_name") == "Unsup3D" \
+            else None
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: not a readable .keras model ({err})") from err
+    if values is None:
+        raise ValueError(f"{path}: a .keras file of a {saved.get('class_name')}, "
+                         "not of a tfsym3d Unsup3D")
+    values.update(overrides)
+    try:
+        return Config.from_dict(values)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {err}") from err

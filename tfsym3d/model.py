@@ -396,8 +396,9 @@ def build(model):
 
 
 def load_model(path, **overrides):
-    """Loads a model from a run directory (its latest checkpoint) or a .keras/.weights.h5
-    file. Raises FileNotFoundError naming the path when there is nothing to load."""
+    """Loads a model from a run directory (its latest checkpoint), a checkpoint prefix or a
+    `.keras` file written by `model.save`. Raises FileNotFoundError naming the path when
+    there is nothing to load, ValueError when the file is not a tfsym3d model."""
     from tfsym3d import checkpoints  # the run-directory layout lives with training
 
     return checkpoints.load_model(os.fspath(path), **overrides)
