@@ -3,6 +3,7 @@ own mean face shape seen from the true views, from views with the yaw scaled dow
 from no rotation at all, scored by the code `tfsym3d evaluate` uses.
 
     python scripts/oracle_views.py --data=DIR --num=N [--seed=0] [--split=test]
+    python scripts/oracle_views.py --data=DIR --num=N --fit [--checkpoint=RUN_DIR]
 
 `--num` and `--seed` must be the ones the dataset was synthesised with: the script draws
 the same per-sample parameters again (and checks them against the split's gt.csv) to
@@ -17,6 +18,14 @@ rebuild each face's canonical depth. Rows:
 A model whose predicted views are shrunk toward frontal is bounded by the matching row
 whatever its shape; this is how the learning benchmark's bar (SIDE <= 0.5x and MAD <=
 0.75x the mean-depth baseline) reads in terms of the view.
+
+With --fit it asks instead how well the truth explains the images: each face's own
+canonical depth, albedo, light and view, shaded and re-rendered by the model's own
+`Unsup3D.shade` and renderer at the images' size, against the images (mean absolute
+error per pixel, images in [0, 1], over the rendered pixels on the head, where the
+ground-truth depth is foreground, and off it). The truth's canonical albedo is skin
+colour off the head, so only the head row is a bound on what the loss can reach. With
+--checkpoint the trained model's own reconstruction (plain half) is scored alongside.
 """
 
 import argparse
@@ -41,25 +50,11 @@ def rows(data, num, seed=0, split="test", limit=None):
     from tfsym3d import metrics
     from tfsym3d.data import synth
     from tfsym3d.data.folder import load_depth_png
-    from tfsym3d.evaluate_cli import read_truth
     from tfsym3d.renderer import Renderer
 
     params = synth.sample_params(np.random.default_rng(seed), num)
-    bounds = {name: (lo, hi) for name, lo, hi in synth.split_bounds(num)}
-    if split not in bounds:
-        raise ValueError(f"unknown split {split!r} (one of {', '.join(bounds)})")
-    idx = np.arange(*bounds[split])[:limit]
+    idx, shift = _checked_split(data, num, seed, split, limit, params)
     folder = os.path.join(data, split)
-    truth = read_truth(os.path.join(folder, "gt.csv"))
-    if not truth:
-        raise ValueError(f"{folder}/gt.csv: missing or empty (not a tfsym3d synth dataset?)")
-    for i in idx:
-        row = truth.get(f"{i:06d}")
-        if row is None or abs(row["yaw"] - params["yaw"][i]) > 1e-3:
-            raise ValueError(f"{folder}/gt.csv: sample {i:06d} does not match --num={num} "
-                             f"--seed={seed} (synthesised with other settings?)")
-    # The generator's head-centring translation, as gt.csv records it.
-    shift = np.array([[truth[f"{i:06d}"][k] for k in ("tx", "ty")] for i in idx])
     gt, size = [], None
     for i in idx:
         path = os.path.join(folder, "depth", f"{i:06d}_depth.png")
@@ -104,6 +99,96 @@ def rows(data, num, seed=0, split="test", limit=None):
     return out
 
 
+def _checked_split(data, num, seed, split, limit, params):
+    """(sample indices of the split, their head-centring translations [N, 2] from gt.csv).
+
+    Raises ValueError when the split's gt.csv does not match (num, seed)."""
+    from tfsym3d.data import synth
+    from tfsym3d.evaluate_cli import read_truth
+
+    bounds = {name: (lo, hi) for name, lo, hi in synth.split_bounds(num)}
+    if split not in bounds:
+        raise ValueError(f"unknown split {split!r} (one of {', '.join(bounds)})")
+    idx = np.arange(*bounds[split])[:limit]
+    folder = os.path.join(data, split)
+    truth = read_truth(os.path.join(folder, "gt.csv"))
+    if not truth:
+        raise ValueError(f"{folder}/gt.csv: missing or empty (not a tfsym3d synth dataset?)")
+    for i in idx:
+        row = truth.get(f"{i:06d}")
+        if row is None or abs(row["yaw"] - params["yaw"][i]) > 1e-3:
+            raise ValueError(f"{folder}/gt.csv: sample {i:06d} does not match --num={num} "
+                             f"--seed={seed} (synthesised with other settings?)")
+    shift = np.array([[truth[f"{i:06d}"][k] for k in ("tx", "ty")] for i in idx])
+    return idx, shift
+
+
+def image_fit(data, num, seed=0, split="test", limit=None, checkpoint=None):
+    """[(label, head L1, off-head L1, share of head pixels rendered)] for --fit.
+
+    Raises ValueError when the dataset's gt.csv does not match (num, seed)."""
+    import tensorflow as tf
+
+    from tfsym3d.config import Config
+    from tfsym3d.data import synth
+    from tfsym3d.data.folder import load_depth_png, load_rgb
+    from tfsym3d.model import Unsup3D
+
+    params = synth.sample_params(np.random.default_rng(seed), num)
+    idx, shift = _checked_split(data, num, seed, split, limit, params)
+    folder = os.path.join(data, split)
+    images = np.stack([load_rgb(os.path.join(folder, "image", f"{i:06d}_image.png"))
+                       for i in idx])
+    head = np.stack([load_depth_png(os.path.join(folder, "depth", f"{i:06d}_depth.png")) > 0
+                     for i in idx])
+    size = images.shape[1]
+    canon = [synth.canonical_maps(params, i, size, np.random.default_rng([seed, int(i)]))
+             for i in idx]
+    depth = tf.constant(np.stack([d for d, _, _ in canon]), tf.float32)
+    albedo = tf.constant(np.stack([a for _, a, _ in canon]) * 2.0 - 1.0, tf.float32)
+    light_d = np.stack([params["light_dx"][idx], params["light_dy"][idx],
+                        np.ones(len(idx))], 1)
+    light_d /= np.linalg.norm(light_d, axis=1, keepdims=True)
+    view = np.stack([np.radians(params["pitch"][idx]), np.radians(params["yaw"][idx]),
+                     np.radians(params["roll"][idx]), shift[:, 0], shift[:, 1],
+                     np.zeros(len(idx))], 1)
+    model = Unsup3D(Config(image_size=size, fov=synth.FOV, min_depth=synth.MIN_DEPTH,
+                           max_depth=synth.MAX_DEPTH, rot_center_depth=synth.ROT_CENTER_DEPTH))
+
+    def column(value):
+        return tf.constant(value[:, None], tf.float32)
+
+    shaded = model.shade(depth, albedo, column(params["light_a"][idx]),
+                         column(params["light_b"][idx]), tf.constant(light_d, tf.float32))
+    true = model.renderer.warp_canon_depth(depth, tf.constant(view, tf.float32))
+    grid = model.renderer.get_inv_warped_2d_grid(true, tf.constant(view, tf.float32))
+    recon = model.renderer.grid_sample(shaded["canon_im"], grid).numpy() / 2.0 + 0.5
+    valid = (true < model.renderer.background_depth).numpy()
+    out = [_fit_row("true factors", recon, valid, images, head)]
+    if checkpoint:
+        from tfsym3d.checkpoints import load_model
+
+        trained = load_model(checkpoint)
+        if trained.cfg.image_size != size:
+            raise ValueError(f"{checkpoint}: image_size {trained.cfg.image_size}, the data "
+                             f"has {size}")
+        recons, masks = [], []
+        for lo in range(0, len(idx), 64):
+            dec = trained.decompose(images[lo:lo + 64])
+            b = len(images[lo:lo + 64])
+            recons.append(dec["recon_im"][:b].numpy() / 2.0 + 0.5)
+            masks.append(dec["recon_mask"][:b].numpy() > 0)
+        out.append(_fit_row(f"trained model ({checkpoint})", np.concatenate(recons),
+                            np.concatenate(masks), images, head))
+    return out
+
+
+def _fit_row(label, recon, valid, images, head):
+    err = np.abs(recon - images).mean(-1)
+    return (label, float(err[valid & head].mean()), float(err[valid & ~head].mean()),
+            float((valid & head).sum() / max(head.sum(), 1)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="Dataset root written by tfsym3d synth.")
@@ -111,11 +196,27 @@ def main():
     parser.add_argument("--seed", type=int, default=0, help="Its --seed.")
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int, default=None, help="First N images only.")
+    parser.add_argument("--fit", action="store_true",
+                        help="Score how well the true factors explain the images instead.")
+    parser.add_argument("--checkpoint", default=None,
+                        help="With --fit: also score this trained model's reconstruction.")
     args = parser.parse_args()
+    if args.checkpoint and not args.fit:
+        sys.exit("oracle_views: --checkpoint needs --fit")
     try:
-        table = rows(args.data, args.num, args.seed, args.split, args.limit)
+        if args.fit:
+            table = image_fit(args.data, args.num, args.seed, args.split, args.limit,
+                              args.checkpoint)
+        else:
+            table = rows(args.data, args.num, args.seed, args.split, args.limit)
     except (OSError, ValueError) as err:
         sys.exit(f"oracle_views: {err}")
+    if args.fit:
+        print("| reconstruction from | L1 on the head | L1 off the head | head rendered |")
+        print("|---|---|---|---|")
+        for label, on, off, cover in table:
+            print(f"| {label} | {on:.4f} | {off:.4f} | {cover:.1%} |")
+        return
     print("| depth seen from | SIDE (x1e-2) | MAD (deg) | coverage |")
     print("|---|---|---|---|")
     for label, side, mad, cover in table:
