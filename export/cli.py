@@ -19,7 +19,7 @@ from absl import flags
 
 
 def define_flags(fv):
-    flags.DEFINE_string("checkpoint", None, "Run directory or checkpoint prefix.",
+    flags.DEFINE_string("checkpoint", None, "Run directory, checkpoint prefix or .keras file.",
                         flag_values=fv)
     flags.DEFINE_string("out", None, "Output folder.", flag_values=fv)
     flags.DEFINE_string("formats", "saved_model,tflite,onnx", "Comma-separated formats.",

@@ -33,8 +33,9 @@ LOW_COVERAGE = 0.5
 
 
 def define_flags(fv):
-    flags.DEFINE_string("checkpoint", None, "Run directory or checkpoint prefix (optional: "
-                        "without it only the baselines are evaluated).", flag_values=fv)
+    flags.DEFINE_string("checkpoint", None, "Run directory, checkpoint prefix or .keras "
+                        "file (optional: without it only the baselines are evaluated).",
+                        flag_values=fv)
     flags.DEFINE_string("data", None, "Paired dataset root or split folder.", flag_values=fv)
     flags.DEFINE_string("split", "test", "Split to evaluate when --data is a root.",
                         flag_values=fv)

@@ -60,7 +60,7 @@ BORDER_TRIM = 2  # pixels trimmed from each side of the mesh (the fixed border c
 
 
 def define_flags(fv):
-    flags.DEFINE_string("checkpoint", None, "Run directory or checkpoint prefix.",
+    flags.DEFINE_string("checkpoint", None, "Run directory, checkpoint prefix or .keras file.",
                         flag_values=fv)
     flags.DEFINE_string("out", None, "Output folder.", flag_values=fv)
     flags.DEFINE_enum("detect", "none", ["none", "face"], "Crop: the centre square, or "
