@@ -11,7 +11,9 @@ Bar (issue 4): the full model's SIDE <= 0.5 x the mean-depth baseline's SIDE and
 OUT/examples.png (input, recon depth, recon normal and reconstruction of a few test
 images, from the full model). The table's yaw slope is the predicted yaw regressed on the
 true one over the test split (1 = calibrated views). --config picks another base config
-(e.g. configs/synface.yaml with --set=lam_perc=0 --set=crop=null on a GPU). A variant
+(e.g. configs/synface.yaml with --set=lam_perc=0 --set=crop=null on a GPU). --data
+without a test split is synthesised into when it is new or empty, and refused otherwise
+(a folder that another `tfsym3d synth` is still writing). A variant
 whose run directory already holds a finished run is evaluated without retraining (delete
 it to retrain).
 """
@@ -121,6 +123,11 @@ def main():
         extra[key] = yaml.safe_load(text)
     data = args.data or os.path.join(args.out, "data")
     if not os.path.isdir(os.path.join(data, "test")):
+        if os.path.isdir(data) and os.listdir(data):
+            # Half-written by a `tfsym3d synth` still running, or not a dataset: writing
+            # another set of other size into it would mix the two.
+            sys.exit(f"bench_learning: {data}: no test split in a folder that is not empty "
+                     "(give a finished tfsym3d synth dataset, or an empty or new folder)")
         start = time.monotonic()
         counts = generate(data, args.num, seed=0)
         print(f"synthesised {counts} in {time.monotonic() - start:.0f} s", flush=True)

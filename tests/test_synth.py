@@ -137,3 +137,18 @@ def test_oracle_fit_the_true_factors_explain_the_head(tmp_path):
                             checkpoint=path)
     assert [r[0] for r in rows] == ["true factors", f"trained model ({path})"]
     assert rows[1][1] > 3 * on_head
+
+
+def test_bench_learning_will_not_synthesise_into_a_half_written_folder(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "data" / "train").mkdir(parents=True)  # a synth run still writing
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts",
+                          "bench_learning.py")
+    proc = subprocess.run([sys.executable, script, f"--data={tmp_path / 'data'}",
+                           f"--out={tmp_path / 'out'}", "--minutes=0.1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert f"{tmp_path / 'data'}: no test split" in proc.stderr
+    assert os.listdir(tmp_path / "data") == ["train"]
