@@ -160,11 +160,10 @@ def image_fit(data, num, seed=0, split="test", limit=None, checkpoint=None):
 
     shaded = model.shade(depth, albedo, column(params["light_a"][idx]),
                          column(params["light_b"][idx]), tf.constant(light_d, tf.float32))
-    true = model.renderer.warp_canon_depth(depth, tf.constant(view, tf.float32))
-    grid = model.renderer.get_inv_warped_2d_grid(true, tf.constant(view, tf.float32))
-    recon = model.renderer.grid_sample(shaded["canon_im"], grid).numpy() / 2.0 + 0.5
-    valid = (true < model.renderer.background_depth).numpy()
-    out = [_fit_row("true factors", recon, valid, images, head)]
+    # The re-rendering training uses (recon_im before masking, and its valid mask).
+    rendered = model._render(depth, shaded["canon_im"], tf.constant(view, tf.float32))
+    out = [_fit_row("true factors", rendered["recon_im"].numpy() / 2.0 + 0.5,
+                    rendered["recon_valid"].numpy() > 0, images, head)]
     if checkpoint:
         from tfsym3d.checkpoints import load_model
 
