@@ -173,8 +173,9 @@ def image_fit(data, num, seed=0, split="test", limit=None, checkpoint=None):
                              f"has {size}")
         recons, masks = [], []
         for lo in range(0, len(idx), 64):
-            dec = trained.decompose(images[lo:lo + 64])
-            b = len(images[lo:lo + 64])
+            batch = images[lo:lo + 64]
+            dec = trained.decompose(batch)
+            b = len(batch)
             recons.append(dec["recon_im"][:b].numpy() / 2.0 + 0.5)
             masks.append(dec["recon_mask"][:b].numpy() > 0)
         out.append(_fit_row(f"trained model ({checkpoint})", np.concatenate(recons),

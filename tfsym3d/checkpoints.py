@@ -137,8 +137,6 @@ def _keras_file_config(path, overrides):
     import json
     import zipfile
 
-    from tfsym3d.config import Config
-
     try:
         with zipfile.ZipFile(path) as archive:
             saved = json.loads(archive.read("config.json"))
@@ -149,8 +147,7 @@ def _keras_file_config(path, overrides):
     if values is None:
         raise ValueError(f"{path}: a .keras file of a {saved.get('class_name')}, "
                          "not of a tfsym3d Unsup3D")
-    values.update(overrides)
     try:
-        return Config.from_dict(values)
+        return load_config(None, {**values, **overrides})
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path}: {err}") from err
