@@ -1,9 +1,10 @@
 """The authors' five networks: Encoder (light, view), EDDeconv (depth, albedo), ConfNet.
 
 All take images in [-1, 1], NHWC [B, S, S, 3], S = 64 (the paper) or 128 (one more
-stage each way). Convolutions have no biases. Layer names are stable and the list
-`torch_order` holds the weighted layers in the order of the authors' nn.Sequential, so
-their PyTorch checkpoints map one-to-one (see tfsym3d/official.py).
+stage each way). Convolutions have no biases. Layer names are stable, and each network's
+`torch_sections` lists its layer stacks under the names of the authors' nn.Sequential
+attributes, layer for layer as theirs (ZeroPadding2D and Cropping2D aside), so their
+PyTorch checkpoints map one-to-one (see tfsym3d/official.py).
 """
 
 import keras
@@ -77,7 +78,7 @@ class Encoder(keras.Model):
         stack += activation(final_activation, "out_act")
         # ---
         self.stack = stack
-        self.torch_order = _weighted(stack)
+        self.torch_sections = [("network", stack)]
 
     def call(self, images, training=None):
         out = run(self.stack, images, training)
@@ -139,7 +140,7 @@ class EDDeconv(keras.Model):
         stack += activation(final_activation, "out_act")
         # ---
         self.stack = stack
-        self.torch_order = _weighted(stack)
+        self.torch_sections = [("network", stack)]
 
     # Export formulation (export.graph.use_export_ops): the nearest upsampling and the
     # 3x3 convolution after it as one sub-pixel convolution (blocks.upsample_conv3x3).
@@ -202,8 +203,9 @@ class ConfNet(keras.Model):
         head_l1 += conv(2, 5, 1, 2, name="l1_conv") + activation("softplus", "l1_act")
         # ---
         self.trunk, self.head_percl, self.head_l1 = trunk, head_percl, head_l1
-        # The authors' module order: network, out_net1 (the L1 head), out_net2 (perceptual).
-        self.torch_order = _weighted(trunk) + _weighted(head_l1) + _weighted(head_percl)
+        # The authors' modules: network, out_net1 (the L1 head), out_net2 (perceptual).
+        self.torch_sections = [("network", trunk), ("out_net1", head_l1),
+                               ("out_net2", head_percl)]
 
     def call(self, images, training=None):
         feat = run(self.trunk, images, training)

@@ -1,0 +1,235 @@
+"""The authors' checkpoints: the torch-free .pth reader, its refusal to run code, the
+mapping onto the Keras networks (against outputs PyTorch computed, in
+tests/fixtures/official, made by scripts/make_official_fixtures.py) and the command."""
+
+import io
+import os
+import pickle
+import struct
+import zipfile
+
+import numpy as np
+import pytest
+
+from tfsym3d import cli, official, torch_file
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "official")
+WIDTHS = {"nf_depth": 16, "zdim_depth": 16, "nf_light": 4, "nf_conf": 16, "zdim_conf": 8}
+
+
+def fixture(name):
+    return os.path.join(FIXTURES, name)
+
+
+@pytest.fixture(scope="module")
+def expected():
+    return dict(np.load(fixture("expected.npz")))
+
+
+def nhwc(x):
+    return np.transpose(x, (0, 2, 3, 1)) if x.ndim == 4 else x
+
+
+def run(argv):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(argv)
+    return exit_info.value.code
+
+
+def test_reader_rebuilds_the_trainer_checkpoint_without_its_classes():
+    state = torch_file.load(fixture("trainer_zip.pth"))
+    assert set(state) == {"netD", "netA", "netL", "netV", "netC", "optimizerD", "optimizerA",
+                          "optimizerL", "optimizerV", "optimizerC", "metrics_trace", "epoch"}
+    assert state["epoch"] == 30
+    trace = state["metrics_trace"]
+    assert isinstance(trace, torch_file.Inert) and trace.name == "unsup3d.meters.MetricsTrace"
+    assert trace.state == {"data": {"train": [{"loss": 0.5}], "val": [{"loss": 0.6}]}}
+    group = state["optimizerD"]["param_groups"][0]
+    assert group["lr"] == 1e-4 and group["betas"] == (0.9, 0.999)
+    assert state["optimizerD"]["state"][0]["exp_avg"].shape == (16, 3, 4, 4)
+    first = state["netD"]["network.0.weight"]
+    assert first.dtype == np.float32 and first.shape == (16, 3, 4, 4)
+    assert list(state["netD"])[:3] == ["network.0.weight", "network.1.weight",
+                                       "network.1.bias"]
+
+
+def test_both_file_formats_hold_the_same_tensors():
+    new = torch_file.load(fixture("trainer_zip.pth"))
+    legacy = torch_file.load(fixture("model_legacy.pth"))
+    assert set(legacy) == {"netD", "netA", "netL", "netV", "netC"}
+    for name, params in legacy.items():
+        assert list(params) == list(new[name])
+        for key, value in params.items():
+            np.testing.assert_array_equal(value, new[name][key], err_msg=f"{name}.{key}")
+
+
+@pytest.mark.parametrize("name", ["trainer_zip.pth", "model_legacy.pth"])
+def test_converted_networks_compute_what_pytorch_computed(name, expected):
+    model, _, _, _ = official.convert(fixture(name))
+    images = nhwc(expected["images"])
+    for net in ("netD", "netA", "netL", "netV"):
+        np.testing.assert_allclose(getattr(model, net)(images).numpy(), nhwc(expected[net]),
+                                   atol=1e-4, err_msg=net)
+    l1, percl = model.netC(images)
+    np.testing.assert_allclose(l1.numpy(), nhwc(expected["netC_l1"]), atol=1e-4)
+    np.testing.assert_allclose(percl.numpy(), nhwc(expected["netC_percl"]), atol=1e-4)
+    cfg = model.cfg
+    assert {k: getattr(cfg, k) for k in WIDTHS} == WIDTHS and cfg.use_conf_map
+
+
+def test_a_model_without_netc_converts_to_a_syncar_config(expected):
+    model, epoch, config_file, why = official.convert(fixture("noconf_legacy.pth"))
+    assert epoch == 30 and model.netC is None and not model.cfg.use_conf_map
+    assert os.path.basename(config_file) == "syncar.yaml" and "without netC" in why
+    assert model.cfg.border_depth == 1.08 and model.cfg.lam_depth_sm == 0.1
+    np.testing.assert_allclose(model.netD(nhwc(expected["images"])).numpy(),
+                               nhwc(expected["netD"]), atol=1e-4)
+
+
+def test_the_config_follows_the_path_or_the_flag(tmp_path):
+    src = fixture("model_legacy.pth")
+    named = tmp_path / "pretrained_synface"
+    named.mkdir()
+    (named / "checkpoint030.pth").write_bytes(open(src, "rb").read())
+    _, _, config_file, why = official.convert(str(named / "checkpoint030.pth"))
+    assert os.path.basename(config_file) == "synface.yaml" and "synface" in why
+    model, _, config_file, _ = official.convert(src, config="configs/cat.yaml")
+    assert config_file == "configs/cat.yaml" and model.cfg.lam_flip_start_epoch == 10
+
+
+def test_cli_writes_a_run_directory_and_a_keras_file_that_load(tmp_path, expected, capsys):
+    from tfsym3d.checkpoints import load_model
+
+    images = nhwc(expected["images"])
+    for out in (tmp_path / "run", tmp_path / "model.keras"):
+        assert run(["tfsym3d", "convert-official", fixture("trainer_zip.pth"),
+                    f"--out={out}"]) == 0
+        printed = capsys.readouterr().out
+        assert "celeba.yaml" in printed and "epoch 30" in printed
+        model = load_model(str(out))
+        np.testing.assert_allclose(model.netD(images).numpy(), nhwc(expected["netD"]),
+                                   atol=1e-4)
+        if out.suffix != ".keras":  # a .keras file keeps weights, not the epoch counter
+            assert int(model.epoch.numpy()) == 30
+    # Nothing already there is overwritten.
+    assert run(["tfsym3d", "convert-official", fixture("trainer_zip.pth"),
+                f"--out={tmp_path / 'run'}"]) == 1
+    assert "already a run directory" in capsys.readouterr().err
+
+
+def test_keys_that_do_not_fit_are_named():
+    from tfsym3d.model import Unsup3D, build
+
+    nets, _ = official.read_networks(fixture("model_legacy.pth"))
+    cfg = official.convert(fixture("model_legacy.pth"))[0].cfg
+    cases = []
+    missing = {k: dict(v) for k, v in nets.items()}
+    del missing["netA"]["network.4.weight"]
+    cases.append((missing, "missing key netA.network.4.weight"))
+    extra = {k: dict(v) for k, v in nets.items()}
+    extra["netL"]["network.99.weight"] = np.zeros(3, np.float32)
+    cases.append((extra, "unexpected key netL.network.99.weight"))
+    wrong = {k: dict(v) for k, v in nets.items()}
+    wrong["netV"]["network.10.weight"] = np.zeros((5, 32, 1, 1), np.float32)
+    cases.append((wrong, "netV.network.10.weight has shape (5, 32, 1, 1), the network "
+                         "expects (6, 32, 1, 1)"))
+    for state, message in cases:
+        with pytest.raises(official.ConversionError, match=message.replace("(", r"\(")
+                           .replace(")", r"\)")):
+            official.load_weights(build(Unsup3D(cfg)), state, "x.pth")
+
+
+def test_unreadable_files_are_named(tmp_path, capsys):
+    text = tmp_path / "notes.pth"
+    text.write_text("not a checkpoint")
+    truncated = tmp_path / "cut.pth"
+    truncated.write_bytes(open(fixture("model_legacy.pth"), "rb").read()[:50000])
+    for path in (text, truncated):
+        with pytest.raises(torch_file.TorchFileError, match=str(path)):
+            torch_file.load(path)
+        assert run(["tfsym3d", "convert-official", str(path),
+                    f"--out={tmp_path / 'o.keras'}"]) == 1
+        assert str(path) in capsys.readouterr().err
+    assert not (tmp_path / "o.keras").exists()
+    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+        torch_file.load(tmp_path / "nowhere.pth")
+    assert run(["tfsym3d", "convert-official", f"--out={tmp_path / 'o'}"]) == 2
+
+
+class _Hostile:
+    """Pickles as a call to os.system, as a malicious checkpoint would."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+class _Eval:
+    def __reduce__(self):
+        return eval, ("__import__('os').system('true')",)
+
+
+def test_a_pickle_that_would_run_commands_runs_nothing(tmp_path):
+    marker = tmp_path / "ran"
+    payload = {"netD": _Hostile(f"touch {marker}"), "epoch": _Eval()}
+    blob = pickle.dumps(payload, protocol=2)
+    assert b"system" in blob  # the pickle really names os.system
+    zipped = tmp_path / "hostile_zip.pth"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("hostile/data.pkl", blob)
+        archive.writestr("hostile/version", "3\n")
+    legacy = tmp_path / "hostile_legacy.pth"
+    with open(legacy, "wb") as f:
+        for part in (torch_file.LEGACY_MAGIC, torch_file.LEGACY_PROTOCOL,
+                     {"little_endian": True}):
+            pickle.dump(part, f, protocol=2)
+        f.write(blob)
+        pickle.dump([], f, protocol=2)
+    for path in (zipped, legacy):
+        state = torch_file.load(path)
+        assert not marker.exists()
+        assert isinstance(state["netD"], torch_file.Inert)
+        assert state["netD"].name in ("posix.system", "os.system", "nt.system")
+        assert state["netD"].args == (f"touch {marker}",)
+        assert state["epoch"].name in ("builtins.eval", "__builtin__.eval")
+        with pytest.raises(official.ConversionError, match="netD is a"):
+            official.read_networks(path)
+    assert not marker.exists()
+
+
+def test_storage_records_that_lie_are_refused(tmp_path):
+    """A legacy file whose storage claims more bytes than the file holds."""
+    path = tmp_path / "short.pth"
+    raw = open(fixture("model_legacy.pth"), "rb").read()
+    f = io.BytesIO(raw)
+    for _ in range(5):  # magic, protocol, system info, the object, the storage keys
+        torch_file._Unpickler(f, {}).load()
+    head = f.tell()
+    numel = struct.unpack("<q", raw[head:head + 8])[0]
+    path.write_bytes(raw[:head] + struct.pack("<q", numel + 10 ** 6) + raw[head + 8:])
+    with pytest.raises(torch_file.TorchFileError, match="truncated"):
+        torch_file.load(path)
+
+
+def test_vgg16_weights_convert_for_the_perceptual_loss(tmp_path, expected, capsys):
+    import keras
+
+    from tfsym3d.losses import PerceptualLoss
+
+    out = tmp_path / "vgg16_torch_notop.h5"
+    assert run(["tfsym3d", "convert-official", f"--vgg16={fixture('vgg16_zip.pth')}",
+                f"--out={out}"]) == 0
+    assert "vgg16_preprocess: torch" in capsys.readouterr().out
+    vgg = keras.applications.VGG16(include_top=False, weights=str(out),
+                                   input_shape=(32, 32, 3))
+    relu3_3 = keras.Model(vgg.input, vgg.get_layer("block3_conv3").output)
+    got = relu3_3(nhwc(expected["vgg_input"])).numpy()
+    want = nhwc(expected["vgg_relu3_3"])
+    np.testing.assert_allclose(got, want, atol=1e-5 * np.abs(want).max())
+    loss = PerceptualLoss(64, str(out), "torch")  # the loss loads the file as it is
+    assert loss.features.output.shape[1:] == (16, 16, 256)
+    assert run(["tfsym3d", "convert-official", f"--vgg16={fixture('trainer_zip.pth')}",
+                f"--out={tmp_path / 'bad.h5'}"]) == 1
+    assert "features.0.weight" in capsys.readouterr().err
