@@ -141,6 +141,7 @@ def main():
         s = report["summary"]
         results[name] = {"side": s["model"]["side"], "side_std": s["model"]["side_std"],
                          "mad": s["model"]["mad"], "mad_std": s["model"]["mad_std"],
+                         "mad_unit": s["model"]["mad_unit"],
                          "coverage": s["model"]["coverage"],
                          "train_seconds": info["seconds"], "epochs": info["epochs"]}
         if "view" in report:
@@ -150,20 +151,23 @@ def main():
         if "keypoints" in report:
             results[name]["keypoint_corr"] = report["keypoints"]["score"]
         results.setdefault("baseline_avg", {k: s["baseline_avg"][k] for k in
-                                            ("side", "side_std", "mad", "mad_std", "coverage")})
+                                            ("side", "side_std", "mad", "mad_std",
+                                             "mad_unit", "coverage")})
         results.setdefault("baseline_null", {k: s["baseline_null"][k] for k in
                                              ("side", "side_std", "mad", "mad_std",
-                                              "coverage")})
+                                              "mad_unit", "coverage")})
         if name == "full":
             examples_png(model, data, os.path.join(args.out, "examples.png"))
         print(f"{name}: SIDE {results[name]['side']:.3f} MAD {results[name]['mad']:.2f}",
               flush=True)
 
-    lines = ["| model | SIDE (x1e-2) | MAD (deg) | coverage | yaw MAE, offset removed (deg) "
-             "| yaw slope (corr) | landmark depth corr (of 8) |", "|---|---|---|---|---|---|---|"]
+    lines = ["| model | SIDE (x1e-2) | MAD (deg) | MAD unit (deg) | coverage "
+             "| yaw MAE, offset removed (deg) | yaw slope (corr) | landmark depth corr (of 8) |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         lines.append(f"| {name} | {r['side']:.3f} ± {r['side_std']:.3f} | "
-                     f"{r['mad']:.2f} ± {r['mad_std']:.2f} | {r['coverage']:.0%} | "
+                     f"{r['mad']:.2f} ± {r['mad_std']:.2f} | {r['mad_unit']:.2f} | "
+                     f"{r['coverage']:.0%} | "
                      f"{r.get('yaw_mae_debiased', float('nan')):.1f} | "
                      f"{r.get('yaw_slope', float('nan')):.2f} "
                      f"({r.get('yaw_corr', float('nan')):.2f}) | "

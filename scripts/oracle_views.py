@@ -87,9 +87,9 @@ def rows(data, num, seed=0, split="test", limit=None):
 
     def score(label, canon, view):
         recon = renderer.warp_canon_depth(canon, view)
-        side, mad, cover = metrics.depth_errors(recon, gt, renderer, with_coverage=True)
-        return (label, float(np.mean(side)) * 100.0, float(np.mean(mad)),
-                float(np.mean(cover)))
+        e = metrics.depth_errors(recon, gt, renderer)  # unit-normal MAD, as the log's
+        return (label, float(np.mean(e["side"])) * 100.0, float(np.mean(e["mad_unit"])),
+                float(np.mean(e["coverage"])))
 
     true_shape, mean_shape = canonical(params), canonical(mean)
     out = [score("true shape, true view", true_shape, views())]

@@ -117,18 +117,18 @@ def run(data, minutes, out, seed=0, max_steps=None, log=print):
         model.true_view.assign(test_views[k:k + b])
         o = model.decompose(tf.constant(test_images[k:k + b]))
         n = len(test_images[k:k + b])
-        s, m = metrics.depth_errors(o["recon_depth"][:n], tf.constant(test_depth[k:k + b]),
-                                    model.renderer)
-        side += list(s.numpy() * 100.0)
-        mad += list(m.numpy())
+        e = metrics.depth_errors(o["recon_depth"][:n], tf.constant(test_depth[k:k + b]),
+                                 model.renderer)
+        side += list(e["side"].numpy() * 100.0)
+        mad += list(e["mad_unit"].numpy())  # the learning log's figures are unit-normal MADs
         if pictures is None:
             shown = min(n, 8)
             pictures = np.concatenate([
                 np.concatenate(list(np.clip(np.asarray(o[key][:shown]) / 2 + 0.5, 0, 1)), 1)
                 for key in ("input_im", "canon_albedo", "canon_im", "recon_im")], 0)
     mean_gt = tf.constant(np.broadcast_to(test_depth.mean(0), test_depth.shape).copy())
-    base_side, base_mad = metrics.depth_errors(mean_gt, tf.constant(test_depth),
-                                               model.renderer)
+    base = metrics.depth_errors(mean_gt, tf.constant(test_depth), model.renderer)
+    base_side, base_mad = base["side"], base["mad_unit"]
     os.makedirs(out, exist_ok=True)
     model.save_weights(os.path.join(out, "true_view.weights.h5"))
     Image.fromarray((pictures * 255 + 0.5).astype(np.uint8)).save(

@@ -88,7 +88,7 @@ def test_null_baseline_side_is_the_spread_of_log_depth():
     gt = np.full((1, 16, 16), r.max_depth, np.float32)  # background at the maximum
     gt[0, 3:13, 3:13] = rng.uniform(0.92, 1.05, (10, 10))
     pred = metrics.null_depth([1, 16, 16], r)
-    side, _ = metrics.depth_errors(pred, gt, r)
+    side = metrics.depth_errors(pred, gt, r)["side"]
     inner = np.log(gt[0, 4:12, 4:12].astype(np.float64))  # the eroded foreground
     assert side.numpy()[0] == pytest.approx(inner.std(), rel=1e-4)
 
@@ -108,7 +108,8 @@ def test_coverage_counts_the_face_the_prediction_keeps():
     pred[0, :, 8:] = r.max_depth + 2 * r.margin  # invalid right of column 8
     cover = metrics.coverage(gt, pred, r.max_depth, r.margin).numpy()
     np.testing.assert_allclose(cover, [3 / 8, 1.0])
-    row = {"side": 1.0, "side_std": 0.0, "mad": 1.0, "mad_std": 0.0, "n": 2}
+    row = {"side": 1.0, "side_std": 0.0, "mad": 1.0, "mad_std": 0.0, "mad_unit": 1.0,
+           "mad_unit_std": 0.0, "n": 2}
     report = {"split": "s", "skipped": [],
               "summary": {"model": dict(row, coverage=0.3),
                           "baseline_null": dict(row, coverage=1.0)}}
@@ -135,7 +136,8 @@ def test_cli_reports_baselines_without_a_checkpoint(split, tmp_path, capsys):
     n_test = len(os.listdir(split / "test" / "image"))
     assert set(report) >= {"baseline_null", "baseline_avg"} and "model" not in report
     for method in ("baseline_null", "baseline_avg"):
-        assert set(report[method]) == {"side", "side_std", "mad", "mad_std", "n", "coverage"}
+        assert set(report[method]) == {"side", "side_std", "mad", "mad_std", "mad_unit",
+                                       "mad_unit_std", "n", "coverage"}
         assert report[method]["n"] == n_test
         assert report[method]["coverage"] == 1.0  # constant depths are valid everywhere
         assert all(math.isfinite(v) for v in report[method].values())
@@ -211,3 +213,65 @@ def test_gt_depth_range_keeps_the_ground_truth_when_the_model_range_changes(spli
     assert avg_side(min_depth=0.8) > 1.2 * reference  # 1.5x the relief, re-scaled
     with pytest.raises(ValueError, match="gt_depth_range"):
         load_config(None, dict(gt_depth_range=[1.1, 0.9]))
+
+
+def _plane_case(tilt_degrees):
+    """A 64x64 frontal plane at depth 1 inside a background at the far end (the ground
+    truth) and a plane Z = 1 + tan(tilt) X over the whole image (the prediction), with
+    the camera of the authors' configs (10-degree field of view)."""
+    from tfsym3d.renderer import Renderer
+
+    s = 64
+    r = Renderer(s, 10.0, 0.9, 1.1, 1.0)
+    gt = np.full((1, s, s), 1.1, np.float32)
+    gt[0, 8:56, 8:56] = 1.0
+    f = (s - 1) / 2 / math.tan(math.radians(5.0))
+    u = np.arange(s) - (s - 1) / 2
+    pred = 1.0 / (1.0 - math.tan(math.radians(tilt_degrees)) * u / f)  # on the plane
+    pred = np.broadcast_to(pred[None, None, :], (1, s, s)).astype(np.float32)
+    return r, pred, gt, f
+
+
+def test_mad_of_identical_depths_has_the_authors_offset_and_unit_mad_none():
+    """Hand-derived: at depth z the central differences of the unprojected grid are
+    (2z/f, 0, 0) and (0, 2z/f, 0), so the cross product has length c = 4 z^2 / f^2 with
+    f = (S - 1) / 2 / tan(fov / 2) (~3.1e-5 at 64 px, 10 degrees). The authors' normal
+    n / (|n| + 1e-7) has length c / (c + 1e-7); two identical ones have that squared as
+    their dot product."""
+    r, _, gt, f = _plane_case(0.0)
+    c = 4.0 / f ** 2
+    assert c == pytest.approx(3.086e-5, rel=1e-3)
+    offset = math.degrees(math.acos((c / (c + 1e-7)) ** 2))
+    assert offset == pytest.approx(6.5, abs=0.05)
+    errors = metrics.depth_errors(gt, gt, r)
+    assert errors["mad"].numpy()[0] == pytest.approx(offset, rel=2e-3)
+    assert errors["mad_unit"].numpy()[0] == pytest.approx(0.0, abs=0.05)  # float32 acos
+    assert errors["side"].numpy()[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_mad_of_a_tilted_plane_both_ways():
+    """Unit normals: the tilt itself (the grid lies on the plane, so the cross product of
+    its differences is the plane's normal). The authors' normals: a float64 numpy
+    reference of their formula over the eroded foreground."""
+    tilt = 20.0
+    r, pred, gt, f = _plane_case(tilt)
+    errors = metrics.depth_errors(pred, gt, r)
+    assert errors["mad_unit"].numpy()[0] == pytest.approx(tilt, abs=0.02)
+
+    def authors_normals(depth):
+        s = depth.shape[-1]
+        v, u = np.meshgrid(np.arange(s) - (s - 1) / 2, np.arange(s) - (s - 1) / 2,
+                           indexing="ij")
+        z = depth.astype(np.float64)
+        grid = np.stack([u * z / f, v * z / f, z], -1)
+        tu = grid[1:-1, 2:] - grid[1:-1, :-2]
+        tv = grid[2:, 1:-1] - grid[:-2, 1:-1]
+        n = np.cross(tu, tv)
+        return n / (np.linalg.norm(n, axis=-1, keepdims=True) + 1e-7)  # [S-2, S-2, 3]
+
+    dot = np.sum(authors_normals(pred[0]) * authors_normals(gt[0]), -1)
+    angles = np.degrees(np.arccos(np.clip(dot, -1, 1)))
+    # Foreground 8..55 eroded by one pixel: 9..54, i.e. 8..53 in the interior's indices.
+    want = angles[8:54, 8:54].mean()
+    assert errors["mad"].numpy()[0] == pytest.approx(want, rel=1e-3)
+    assert errors["mad"].numpy()[0] > tilt + 0.5  # the short normals add to the angle

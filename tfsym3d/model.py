@@ -345,9 +345,9 @@ class Unsup3D(keras.Model):
         results = {name: t.result() for name, t in self.trackers.items()}
         if depth_gt is not None:
             b = tf.shape(depth_gt)[0]
-            side, mad = metrics.depth_errors(out["recon_depth"][:b], depth_gt, self.renderer)
-            self.depth_trackers["side"].update_state(side * 100.0)
-            self.depth_trackers["mad"].update_state(mad)
+            errors = metrics.depth_errors(out["recon_depth"][:b], depth_gt, self.renderer)
+            self.depth_trackers["side"].update_state(errors["side"] * 100.0)
+            self.depth_trackers["mad"].update_state(errors["mad"])
             results.update({name: t.result() for name, t in self.depth_trackers.items()})
         return results
 

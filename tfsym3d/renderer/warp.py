@@ -71,21 +71,35 @@ def grid_faces(height, width):
     return np.concatenate([faces1, faces2], axis=0)
 
 
-def get_normal_from_depth(depth, K):
+# The authors' renderer's EPS: their normals are n / (|n| + NORMAL_EPS).
+NORMAL_EPS = 1e-7
+
+
+def get_normal_from_depth(depth, K, normalisation="unit"):
     """Surface normals of a depth map.
 
     The cross product of central differences of the unprojected grid (horizontal x
-    vertical), normalised (the authors divide by its norm + 1e-7; this multiplies by
-    rsqrt(norm^2 + 1e-14), the same to float precision); the one-pixel border gets
-    (0, 0, 1). A fronto-parallel plane has normal (0, 0, 1), pointing away from the
-    camera (the authors' convention).
+    vertical), normalised; the one-pixel border gets (0, 0, 1). A fronto-parallel plane
+    has normal (0, 0, 1), pointing away from the camera (the authors' convention).
+
+    normalisation "unit": n * rsqrt(max(|n|^2, 1e-14)), unit vectors (|n|^2 is ~1e-9 on
+    a 64 px face; adding 1e-14 instead of the max would shorten them by 5e-6, 0.26
+    degrees between identical maps). rsqrt has an integer kernel in TFLite; a quantised
+    DIV by a norm whose range starts at 0 fails at run time.
+    normalisation "authors": n / (|n| + 1e-7), as the authors' renderer divides. The two
+    are NOT the same: at 64 px and a 10-degree field of view the cross product of a
+    surface at depth 1 has a norm of 4 / f^2 ~ 3.1e-5 (f ~ 360 px), so the authors'
+    normals are ~0.3% short, and the dot product of two identical normals is ~0.9935:
+    ~6.5 degrees apart.
 
     Args:
       depth: float tensor of shape [B, H, W].
       K: intrinsics of shape [3, 3].
+      normalisation: "unit" or "authors".
 
     Returns:
-      Float tensor of shape [B, H, W, 3], (nearly) unit vectors.
+      Float tensor of shape [B, H, W, 3]: unit vectors ("unit") or slightly shorter
+      ("authors").
     """
     grid = depth_to_3d_grid(depth, K)
     tu = grid[:, 1:-1, 2:] - grid[:, 1:-1, :-2]
@@ -98,10 +112,12 @@ def get_normal_from_depth(depth, K):
     border = tf.pad(tf.zeros_like(normal[..., :1][:, 1:-1, 1:-1]),
                     [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=1.0)
     normal = normal + border * tf.constant([0.0, 0.0, 1.0])
-    # n * rsqrt(|n|^2 + 1e-14) equals n / (|n| + 1e-7) to float precision wherever |n|
-    # is not ~1e-7, and has an integer kernel in TFLite (a quantised DIV by a norm
-    # whose range starts at 0 fails at run time).
-    return normal * tf.math.rsqrt(tf.reduce_sum(tf.square(normal), -1, keepdims=True) + 1e-14)
+    squared = tf.reduce_sum(tf.square(normal), -1, keepdims=True)
+    if normalisation == "authors":
+        return normal / (tf.sqrt(squared) + NORMAL_EPS)
+    if normalisation != "unit":
+        raise ValueError(f"normalisation must be 'unit' or 'authors'; got {normalisation!r}")
+    return normal * tf.math.rsqrt(tf.maximum(squared, 1e-14))
 
 
 def grid_sample(image, grid):
@@ -256,8 +272,10 @@ class Renderer:
                           fused=self.fused)["depth"]
         return tf.clip_by_value(depth, self.min_depth - self.margin, self.background_depth)
 
-    def get_normal_from_depth(self, depth):
-        """[B, H, W] -> [B, H, W, 3] unit normals (see get_normal_from_depth)."""
+    def get_normal_from_depth(self, depth, normalisation="unit"):
+        """[B, H, W] -> [B, H, W, 3] normals (see get_normal_from_depth)."""
+        if normalisation != "unit":  # evaluation only: no fused variant
+            return get_normal_from_depth(_check_depth(depth), self.K, normalisation)
         fn = _get_normal_from_depth_xla if self.fused else get_normal_from_depth
         return fn(_check_depth(depth), self.K)
 
