@@ -233,3 +233,138 @@ def test_vgg16_weights_convert_for_the_perceptual_loss(tmp_path, expected, capsy
     assert run(["tfsym3d", "convert-official", f"--vgg16={fixture('trainer_zip.pth')}",
                 f"--out={tmp_path / 'bad.h5'}"]) == 1
     assert "features.0.weight" in capsys.readouterr().err
+
+
+# The authors' experiments/train_synface.yml and test_synface.yml, their published values,
+# with the paths pointed at this test's folders (and, for evaluation, no crop: the synthetic
+# images are 64 px, not the 256 px renders the authors crop at 170).
+TRAIN_SYNFACE = """## train synface
+## trainer
+run_train: true
+num_epochs: 30
+batch_size: 64
+checkpoint_dir: {run}
+save_checkpoint_freq: 1
+keep_num_checkpoint: 2
+resume: true
+use_logger: true
+log_freq: 500
+
+## dataloader
+num_workers: 4
+image_size: 64
+crop: 170
+load_gt_depth: true
+paired_data_dir_names: ['image', 'depth']
+paired_data_filename_diff: ['image', 'depth']
+train_val_data_dir: {data}
+
+## model
+model_name: unsup3d_synface
+min_depth: 0.9
+max_depth: 1.1
+xyz_rotation_range: 60  # (-r,r) in degrees
+xy_translation_range: 0.1  # (-t,t) in 3D
+z_translation_range: 0  # (-t,t) in 3D
+lam_perc: 1
+lam_flip: 0.5
+lr: 0.0001
+
+## renderer
+rot_center_depth: 1.0
+fov: 10  # in degrees
+tex_cube_size: 2
+"""
+
+TEST_SYNFACE = """## test synface
+## trainer
+run_test: true
+batch_size: 64
+checkpoint_dir: {run}
+checkpoint_name: checkpoint030.pth
+test_result_dir: {run}/test_results_checkpoint030
+
+## dataloader
+num_workers: 4
+image_size: 64
+crop: null
+load_gt_depth: true
+paired_data_dir_names: ['image', 'depth']
+paired_data_filename_diff: ['image', 'depth']
+test_data_dir: {data}/test
+
+## model
+model_name: unsup3d_synface
+min_depth: 0.9
+max_depth: 1.1
+xyz_rotation_range: 60  # (-r,r) in degrees
+xy_translation_range: 0.1  # (-t,t) in 3D
+z_translation_range: 0  # (-t,t) in 3D
+lam_perc: 1
+lam_flip: 0.5
+
+## renderer
+rot_center_depth: 1.0
+fov: 10  # in degrees
+tex_cube_size: 2
+"""
+
+
+def test_the_authors_experiment_files_map_to_tfsym3d_keys(tmp_path, capsys):
+    from tfsym3d.config import load_config
+
+    path = tmp_path / "train_synface.yml"
+    path.write_text(TRAIN_SYNFACE.format(run="results/synface", data="data/synface"))
+    cfg = load_config(str(path))
+    assert cfg.data_dir == "data/synface" and cfg.run_dir == "results/synface"
+    assert (cfg.crop, cfg.batch_size, cfg.lam_flip, cfg.load_gt_depth) == (170, 64, 0.5, True)
+    err = capsys.readouterr().err
+    assert "train_synface.yml: train_val_data_dir -> data_dir = data/synface" in err
+    assert "train_synface.yml: num_workers: ignored" in err
+    assert "tex_cube_size: ignored" in err
+    path.write_text(TRAIN_SYNFACE.format(run="r", data="d") + "lam_flipp: 1\n")
+    with pytest.raises(ValueError, match="unknown config key.*lam_flipp"):
+        load_config(str(path))
+    path.write_text(TRAIN_SYNFACE.format(run="r", data="d").replace(
+        "paired_data_dir_names: ['image', 'depth']", "paired_data_dir_names: ['im', 'd']"))
+    with pytest.raises(ValueError, match="paired_data_dir_names"):
+        load_config(str(path))
+
+
+@pytest.fixture(scope="module")
+def synth_split(tmp_path_factory):
+    from tfsym3d.data.synth import generate
+
+    root = tmp_path_factory.mktemp("synface")
+    generate(str(root), 24, image_size=64, seed=5, batch=12)
+    return root
+
+
+def test_evaluate_runs_the_authors_test_file_on_their_checkpoint(tmp_path, synth_split,
+                                                                 capsys):
+    import json
+
+    run_dir = tmp_path / "results" / "synface"
+    run_dir.mkdir(parents=True)
+    (run_dir / "checkpoint030.pth").write_bytes(open(fixture("trainer_zip.pth"), "rb").read())
+    config = tmp_path / "test_synface.yml"
+    config.write_text(TEST_SYNFACE.format(run=run_dir, data=synth_split))
+    out = tmp_path / "scores.json"
+    assert run(["tfsym3d", "evaluate", f"--config={config}", f"--json={out}"]) == 0
+    report = json.loads(out.read_text())
+    assert report["model"]["n"] == report["baseline_avg"]["n"] > 0
+    assert "converted" in capsys.readouterr().err
+
+
+def test_train_runs_the_authors_training_file(tmp_path, synth_split):
+    from tfsym3d.checkpoints import newest
+
+    run_dir = tmp_path / "results" / "synface"
+    config = tmp_path / "train_synface.yml"
+    config.write_text(TRAIN_SYNFACE.format(run=run_dir, data=synth_split))
+    small = ["num_epochs=1", "steps_per_epoch=1", "val_steps=1", "batch_size=2",
+             "lam_perc=0", "crop=null", "nf_depth=16", "zdim_depth=16", "nf_light=4",
+             "nf_conf=16", "zdim_conf=8"]
+    assert run(["tfsym3d", "train", f"--config={config}", "--progress=none"]
+               + [f"--set={s}" for s in small]) == 0
+    assert newest(str(run_dir / "checkpoints")) is not None

@@ -4,10 +4,14 @@
     cfg = load_config("configs/tiny.yaml", overrides=["num_epochs=2", "lam_perc=0"])
 
 Unknown keys are errors that list the valid ones, so a typo never silently becomes a
-default. Names follow the authors' YAML files where they have one.
+default. Names follow the authors' YAML files where they have one, and the authors'
+experiment files (unsup3d's experiments/*.yml) load as they are: their other keys are
+mapped (AUTHORS_KEYS), one line on stderr naming each mapping.
 """
 
 import dataclasses
+import os
+import sys
 import typing
 from dataclasses import dataclass, field
 
@@ -20,6 +24,11 @@ def _opt(default, doc):
 
 @dataclass
 class Config:
+    # --- job ---
+    run_dir: str = _opt("", "Run directory when `train` gets no --run_dir (the authors' "
+                        "checkpoint_dir).")
+    checkpoint: str = _opt("", "What `evaluate` loads when it gets no --checkpoint: a run "
+                           "directory, .keras or the authors' .pth (converted on the fly).")
     # --- data ---
     data_dir: str = _opt("", "Dataset root with train/val/test folders (the authors' layout).")
     image_size: int = _opt(64, "Network input side in pixels: 64 (the paper) or 128.")
@@ -182,7 +191,7 @@ def load_config(path=None, overrides=None):
             loaded = {}
         if not isinstance(loaded, dict):
             raise ValueError(f"{path}: a config must be a mapping of key: value")
-        values.update(loaded)
+        values.update(from_authors(loaded, path))
     if isinstance(overrides, dict):
         values.update(overrides)
     elif overrides:
@@ -213,3 +222,58 @@ def _coerce(f, value):
     if kind is str and isinstance(value, str):
         return value
     raise ValueError(f"{f.name} must be {kind.__name__}; got {value!r}")
+
+
+# The authors' experiment-file keys that tfsym3d spells differently or has no use for:
+# key -> (tfsym3d key or None, what happens). Keys both share (batch_size, crop, lam_perc,
+# log_freq, ...) need no entry.
+AUTHORS_KEYS = {
+    "train_val_data_dir": ("data_dir", "the dataset root"),
+    "test_data_dir": ("data_dir", "evaluate reads it as one split folder"),
+    "checkpoint_dir": ("run_dir", "train writes its run there"),
+    "checkpoint_name": ("checkpoint", "evaluate loads checkpoint_dir/checkpoint_name"),
+    "paired_data_dir_names": (None, "tfsym3d's paired layout is image/ and depth/"),
+    "paired_data_filename_diff": (None, "tfsym3d's paired files are NAME_image / NAME_depth"),
+    "run_train": (None, "the command (train or evaluate) chooses the job"),
+    "run_test": (None, "the command (train or evaluate) chooses the job"),
+    "num_workers": (None, "tf.data chooses its own parallelism"),
+    "use_logger": (None, "TensorBoard logs are always written"),
+    "save_checkpoint_freq": (None, "a checkpoint is written every epoch"),
+    "resume": (None, "train always resumes a run directory"),
+    "archive_code": (None, "config.yaml records the run's settings"),
+    "model_name": (None, "unused"),
+    "test_result_dir": (None, "evaluate writes where --json/--csv say"),
+    "tex_cube_size": (None, "neural_renderer's texture size; this renderer has none"),
+}
+_PAIRED = {"paired_data_dir_names": ["image", "depth"],
+           "paired_data_filename_diff": ["image", "depth"]}
+
+
+def from_authors(values, path=None):
+    """The authors' experiment-file keys mapped to tfsym3d's (see AUTHORS_KEYS), one line
+    on stderr per key. A mapping without them comes back unchanged.
+
+    Raises ValueError for a paired layout tfsym3d does not read."""
+    if not any(key in AUTHORS_KEYS for key in values):
+        return values
+    name = os.path.basename(path) if path else "config"
+    out = {k: v for k, v in values.items() if k not in AUTHORS_KEYS}
+    for key, value in values.items():
+        if key not in AUTHORS_KEYS:
+            continue
+        target, note = AUTHORS_KEYS[key]
+        if key in _PAIRED and value != _PAIRED[key]:
+            raise ValueError(f"{key}: {value!r} is not supported; {note}")
+        if key == "test_data_dir" and "train_val_data_dir" in values:
+            target, note = None, "train_val_data_dir is the data_dir; evaluate uses its test split"
+        if key == "checkpoint_name" and value is not None:
+            value = os.path.join(str(values.get("checkpoint_dir") or "."), str(value))
+        if target is None:
+            print(f"{name}: {key}: ignored ({note})", file=sys.stderr)
+        else:
+            out[target] = value
+            print(f"{name}: {key} -> {target} = {value} ({note})", file=sys.stderr)
+    if "checkpoint_name" not in values and "checkpoint_dir" in values and \
+            values.get("run_test"):
+        out["checkpoint"] = values["checkpoint_dir"]
+    return out

@@ -2,6 +2,7 @@
 truth, for a checkpoint and always for the paper's two baselines.
 
     tfsym3d evaluate [--checkpoint=PATH] --data=DIR [--json=FILE] [--csv=FILE]
+    tfsym3d evaluate --config=experiments/test_synface.yml    # the authors' file as it is
 
 DIR is a dataset root in the paired layout (its test split is used, or --split) or one
 split folder (image/, depth/, optionally gt.csv). Rows of the printed table:
@@ -37,8 +38,9 @@ LOW_COVERAGE = 0.5
 
 
 def define_flags(fv):
-    flags.DEFINE_string("checkpoint", None, "Run directory, checkpoint prefix or .keras "
-                        "file (optional: without it only the baselines are evaluated).",
+    flags.DEFINE_string("checkpoint", None, "Run directory, checkpoint prefix, .keras file "
+                        "or the authors' .pth (default: the config's checkpoint; without "
+                        "one only the baselines are evaluated).",
                         flag_values=fv)
     flags.DEFINE_string("data", None, "Paired dataset root or split folder.", flag_values=fv)
     flags.DEFINE_string("split", "test", "Split to evaluate when --data is a root.",
@@ -46,8 +48,9 @@ def define_flags(fv):
     flags.DEFINE_string("json", None, "Write the summary as JSON here.", flag_values=fv)
     flags.DEFINE_string("csv", None, "Write per-image results as CSV here.", flag_values=fv)
     flags.DEFINE_integer("batch_size", 64, "Images per batch.", flag_values=fv)
-    flags.DEFINE_string("config", None, "Config for the baselines' camera and depth range "
-                        "when there is no checkpoint (default: configs' defaults).",
+    flags.DEFINE_string("config", None, "Config (tfsym3d's or the authors' test_*.yml): "
+                        "data and checkpoint when the flags give none, the camera and depth "
+                        "range of the baselines, the experiment of a .pth checkpoint.",
                         flag_values=fv)
 
 
@@ -55,21 +58,20 @@ def main(fv, args):
     if args:
         print(f"tfsym3d evaluate: unexpected arguments {args}", file=sys.stderr)
         return 2
-    if not fv.data:
-        print("tfsym3d evaluate: --data is required", file=sys.stderr)
-        return 2
+    from tfsym3d.config import Config, load_config
+
     try:
-        if fv.checkpoint:
-            from tfsym3d.checkpoints import load_model
-
-            model = load_model(fv.checkpoint)
+        cfg = load_config(fv.config) if fv.config else Config()
+        data = fv.data or cfg.data_dir
+        if not data:
+            print("tfsym3d evaluate: --data is required (or a config with data_dir)",
+                  file=sys.stderr)
+            return 2
+        checkpoint = fv.checkpoint or cfg.checkpoint
+        model = load_checkpoint(checkpoint, fv.config) if checkpoint else None
+        if model is not None:
             cfg = model.cfg
-        else:
-            from tfsym3d.config import Config, load_config
-
-            model = None
-            cfg = load_config(fv.config) if fv.config else Config()
-        report = evaluate(model, cfg, fv.data, fv.split, fv.batch_size)
+        report = evaluate(model, cfg, data, fv.split, fv.batch_size)
     except (ValueError, FileNotFoundError) as err:
         print(f"tfsym3d evaluate: {err}", file=sys.stderr)
         return 1
@@ -79,6 +81,27 @@ def main(fv, args):
     if fv.csv:
         write_csv(report, fv.csv)
     return 1 if report["skipped"] else 0
+
+
+def load_checkpoint(path, config=None):
+    """A run directory, checkpoint prefix, .keras file or the authors' .pth (converted in
+    memory with `config`); a directory of .pth files (the authors' checkpoint_dir) gives
+    its last one by name, as their trainer picks it."""
+    path = os.fspath(path)
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.yaml")):
+        found = sorted(f for f in os.listdir(path) if f.endswith(".pth"))
+        if found:
+            path = os.path.join(path, found[-1])
+    if path.endswith(".pth"):
+        from tfsym3d import official
+
+        model, _, config_file, why = official.convert(path, config)
+        print(f"tfsym3d evaluate: converted {path} with {config_file} ({why})",
+              file=sys.stderr)
+        return model
+    from tfsym3d.checkpoints import load_model
+
+    return load_model(path)
 
 
 def evaluate(model, cfg, data, split="test", batch_size=64):

@@ -211,14 +211,14 @@ def convert(path, config=None, overrides=None):
     Returns:
       (model, epoch or None, config file used, why it was chosen).
     """
-    from tfsym3d.config import load_config
+    from tfsym3d.config import Config, load_config
     from tfsym3d.model import Unsup3D, build
 
     nets, epoch = read_networks(path)
     config_file, why = experiment_config(path, nets, config)
     base = load_config(config_file)
     widths = infer_widths(nets, base.image_size, path)
-    cfg = load_config(config_file, overrides={**widths, **(overrides or {})})
+    cfg = Config.from_dict({**base.to_dict(), **widths, **(overrides or {})})
     model = build(Unsup3D(cfg))
     load_weights(model, nets, path)
     if epoch is not None:

@@ -26,7 +26,8 @@ def define_flags(fv):
     flags.DEFINE_string("config", None, "YAML config file (see configs/).", flag_values=fv)
     flags.DEFINE_multi_string("set", [], "Config override key=value; repeatable.",
                               flag_values=fv)
-    flags.DEFINE_string("run_dir", None, "Run directory (default: runs/<config name>).",
+    flags.DEFINE_string("run_dir", None, "Run directory (default: the config's run_dir, "
+                        "else runs/<config name>).",
                         flag_values=fv)
     flags.DEFINE_integer("devices", 1, "Replicas; >1 uses MirroredStrategy.", flag_values=fv)
     flags.DEFINE_enum("progress", "auto", ["auto", "bar", "epoch", "none"],
@@ -48,7 +49,7 @@ def main(fv, args):
     except ValueError as err:
         print(f"tfsym3d train: {err}", file=sys.stderr)
         return 2
-    run_dir = fv.run_dir or os.path.join("runs", os.path.splitext(
+    run_dir = fv.run_dir or cfg.run_dir or os.path.join("runs", os.path.splitext(
         os.path.basename(fv.config))[0])
     verbose = {"auto": "auto", "bar": 1, "epoch": 2, "none": 0}[fv.progress]
     try:
