@@ -211,7 +211,7 @@ def test_flip_weight_is_one_before_the_start_epoch():
 def test_two_replicas_match_one_replica_on_the_same_global_batch():
     script = textwrap.dedent("""
         import numpy as np, tensorflow as tf, keras
-        from tfsym3d.train import make_strategy
+        from tfsym3d.distribute import make_strategy
         strategy = make_strategy(2)
         from tfsym3d import Unsup3D, load_config
         from tfsym3d.model import build

@@ -6,13 +6,17 @@ grids in RUN_DIR/logs, and a checkpoint (model + optimizer + epoch) after every 
 RUN_DIR/checkpoints. Calling it again on the same run directory, also after the process
 was killed, resumes after the last completed epoch. With --devices=N > 1 the global
 batch is split over N replicas by MirroredStrategy; a machine without N GPUs splits its
-CPU into N logical devices. A non-finite loss stops the run with an error and leaves the
-last good checkpoint as it was.
+CPU into N logical devices. With a TF_CONFIG naming several workers, the same command on
+every worker trains with MultiWorkerMirroredStrategy (see tfsym3d.distribute); only the
+chief writes the run directory. A non-finite loss stops the run with an error and leaves
+the last good checkpoint as it was.
 """
 
 import math
 import os
+import shutil
 import sys
+import tempfile
 import warnings
 
 from absl import flags
@@ -29,7 +33,14 @@ def define_flags(fv):
     flags.DEFINE_string("run_dir", None, "Run directory (default: the config's run_dir, "
                         "else runs/<config name>).",
                         flag_values=fv)
-    flags.DEFINE_integer("devices", 1, "Replicas; >1 uses MirroredStrategy.", flag_values=fv)
+    flags.DEFINE_integer("devices", 1, "Local replicas; >1 uses MirroredStrategy.",
+                         flag_values=fv)
+    flags.DEFINE_enum("strategy", "auto", ["auto", "default", "mirrored", "multi_worker"],
+                      "Distribution: auto is multi_worker when TF_CONFIG names more than "
+                      "one worker, mirrored with --devices>1, else default.", flag_values=fv)
+    flags.DEFINE_float("worker_timeout", 300.0, "Seconds to wait for the other workers of "
+                       "TF_CONFIG (and for any all-reduce) before stopping with an error.",
+                       flag_values=fv)
     flags.DEFINE_enum("progress", "auto", ["auto", "bar", "epoch", "none"],
                       "Progress display: a bar per step, a line per epoch, or none.",
                       flag_values=fv)
@@ -52,41 +63,16 @@ def main(fv, args):
     run_dir = fv.run_dir or cfg.run_dir or os.path.join("runs", os.path.splitext(
         os.path.basename(fv.config))[0])
     verbose = {"auto": "auto", "bar": 1, "epoch": 2, "none": 0}[fv.progress]
+    from tfsym3d import distribute
+
     try:
-        strategy = make_strategy(fv.devices)
+        strategy = distribute.make_strategy(fv.devices, fv.strategy, fv.worker_timeout)
+        print(distribute.describe(strategy), flush=True)
         train(cfg, run_dir, strategy, verbose=verbose)
     except (ValueError, FileNotFoundError, NonFiniteLoss) as err:
         print(f"tfsym3d train: {err}", file=sys.stderr)
         return 1
     return 0
-
-
-def make_strategy(devices):
-    """The distribution strategy for `devices` replicas (1: the default strategy).
-
-    Must run before TensorFlow initialises its devices when the CPU is to be split."""
-    import tensorflow as tf
-
-    if devices <= 1:
-        return tf.distribute.get_strategy()
-    gpus = tf.config.list_physical_devices("GPU")
-    if len(gpus) >= devices:
-        return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(devices)])
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    try:
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
-    except RuntimeError:
-        pass  # already initialised; fine if it was split the same way before
-    logical = tf.config.list_logical_devices("CPU")
-    if len(logical) < devices:
-        raise ValueError(f"--devices={devices}: only {len(logical)} CPU devices; TensorFlow "
-                         "was initialised before the CPU could be split")
-    print(f"training on {devices} logical CPU devices ({len(gpus)} GPUs found)",
-          file=sys.stderr)
-    return tf.distribute.MirroredStrategy(
-        [d.name for d in logical[:devices]],
-        cross_device_ops=tf.distribute.ReductionToOneDevice())
 
 
 def make_datasets(cfg, counter=None):
@@ -124,6 +110,28 @@ def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto
       verbose: Keras fit verbosity.
       callbacks: extra Keras callbacks (e.g. a time limit), run after the built-in ones.
     """
+    import tensorflow as tf
+
+    from tfsym3d import checkpoints, distribute
+
+    strategy = strategy or tf.distribute.get_strategy()
+    # Only the chief writes the run directory; other workers of a multi-worker job save
+    # their (identical) checkpoints to a temporary folder, removed at the end, as the
+    # Keras multi-worker guide does: saving may need every worker to take part.
+    chief = distribute.is_chief(strategy)
+    write_dir = checkpoints.checkpoint_dir(run_dir) if chief else \
+        tempfile.mkdtemp(prefix="tfsym3d-worker-")
+    if chief:
+        os.makedirs(run_dir, exist_ok=True)
+    try:
+        return _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose,
+                    callbacks)
+    finally:
+        if not chief:
+            shutil.rmtree(write_dir, ignore_errors=True)
+
+
+def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, callbacks):
     import keras
     import tensorflow as tf
 
@@ -131,8 +139,6 @@ def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto
     from tfsym3d.data import SkipCounter
     from tfsym3d.model import Unsup3D, build
 
-    strategy = strategy or tf.distribute.get_strategy()
-    os.makedirs(run_dir, exist_ok=True)
     if cfg.seed is not None:
         keras.utils.set_random_seed(cfg.seed)
     counter = SkipCounter()
@@ -146,33 +152,33 @@ def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto
         model.compile(optimizer=optimizer, jit_compile=False)
         optimizer.build(model.trainable_variables)
         ckpt = checkpoints.make_checkpoint(model, optimizer)
-        checkpoints.repair_state(checkpoints.checkpoint_dir(run_dir))
-        manager = tf.train.CheckpointManager(ckpt, checkpoints.checkpoint_dir(run_dir),
+        if chief:
+            checkpoints.repair_state(write_dir)
+        manager = tf.train.CheckpointManager(ckpt, write_dir,
                                              max_to_keep=cfg.keep_num_checkpoint)
+        # Every worker resumes from the chief's checkpoints (shared storage).
+        latest = checkpoints.newest(checkpoints.checkpoint_dir(run_dir))
         initial_epoch = 0
-        if manager.latest_checkpoint:
-            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        if latest:
+            ckpt.restore(latest).assert_existing_objects_matched()
             initial_epoch = int(model.epoch.numpy())
-            print(f"resuming {run_dir} from {os.path.basename(manager.latest_checkpoint)}: "
+            print(f"resuming {run_dir} from {os.path.basename(latest)}: "
                   f"{initial_epoch} epoch(s) done, optimizer step "
                   f"{int(optimizer.iterations.numpy())}", file=sys.stderr)
     if cfg.lam_perc > 0:
         model._perceptual()  # fail now, with instructions, if VGG16 weights are missing
-    cfg.save(checkpoints.config_path(run_dir))
+    if chief:
+        cfg.save(checkpoints.config_path(run_dir))
     if initial_epoch >= cfg.num_epochs:
         print(f"{run_dir}: all {cfg.num_epochs} epochs are done already", file=sys.stderr)
         return model, None
 
     guard = NonFiniteGuard()
     log_dir = os.path.join(run_dir, "logs")
-    callbacks = [
-        guard,
-        EpochCheckpoint(model, manager, guard),
-        keras.callbacks.TensorBoard(log_dir, update_freq=max(cfg.log_freq, 1)),
-        ImageSummaries(model, val_ds if val_ds is not None else train_ds, log_dir),
-        SkippedFiles(counter),
-        *callbacks,
-    ]
+    summaries = [keras.callbacks.TensorBoard(log_dir, update_freq=max(cfg.log_freq, 1)),
+                 ImageSummaries(model, val_ds if val_ds is not None else train_ds, log_dir)]
+    callbacks = [guard, EpochCheckpoint(model, manager, guard),
+                 *(summaries if chief else []), SkippedFiles(counter), *callbacks]
     with warnings.catch_warnings():
         # Skipped files make the epoch length unknown to Keras; running out is expected.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
