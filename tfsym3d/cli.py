@@ -19,6 +19,7 @@ COMMANDS = {
     "evaluate": ("tfsym3d.evaluate_cli", "SIDE/MAD of a checkpoint and the baselines."),
     "reconstruct": ("tfsym3d.reconstruct", "Photos -> depth, normals, albedo, mesh, GIFs."),
     "export": ("export.cli", "SavedModel (TF Serving), TFLite and ONNX export."),
+    "prepare-tfrecords": ("tfsym3d.data.tfrecords", "A dataset folder as sharded TFRecords."),
     "convert-official": ("tfsym3d.official", "Convert the authors' PyTorch checkpoints."),
 }
 

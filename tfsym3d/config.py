@@ -37,7 +37,9 @@ class Config:
     gt_depth_range: typing.Any = _opt(None, "[near, far] camera depths that ground-truth "
                                       "depth PNGs span (65535 = near, 0 = far); None: "
                                       "[min_depth, max_depth], the authors' convention.")
-    shuffle_buffer: int = _opt(4096, "tf.data shuffle buffer (file names).")
+    shuffle_buffer: int = _opt(4096, "tf.data shuffle buffer (file names or records; 1 "
+                               "keeps the files' order).")
+    random_flip: bool = _opt(True, "Flip training images horizontally at random.")
     seed: typing.Any = _opt(None, "Seed for weights and data order; None = nondeterministic.")
     # --- trainer ---
     num_epochs: int = _opt(30, "Training epochs.")

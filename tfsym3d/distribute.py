@@ -14,18 +14,18 @@ each worker with all its local devices; the global batch size stays the config's
 worker computes batch_size / replicas images a step, and the gradients are summed over
 all replicas (the learning rate needs no change).
 
-MultiWorkerMirroredStrategy waits, inside TensorFlow's C++ runtime and deaf to signals,
-until every worker is up. A watchdog thread bounds that wait: a worker whose address does
-not accept connections within worker_timeout seconds is named and the process exits with
-status 1. Collective operations get the same timeout, so a worker that dies later stops
-the others with an error instead of a hang.
+MultiWorkerMirroredStrategy waits, inside TensorFlow's C++ runtime and deaf to SIGTERM,
+until every worker is up. A watchdog process bounds that wait: a worker whose address does
+not accept connections within worker_timeout seconds is named and the process is
+killed. Collective operations get the same timeout, so a worker that dies later stops the
+others with an error instead of a hang.
 """
 
 import json
 import os
+import signal
 import socket
 import sys
-import threading
 import time
 
 KINDS = ("auto", "default", "mirrored", "multi_worker")
@@ -85,37 +85,49 @@ def _reachable(address, timeout=1.0):
 
 
 class PeerWatchdog:
-    """Exits the process (status 1) with a line naming the workers that did not accept a
-    connection within `timeout` seconds, unless `stop` is called first."""
+    """Kills this process with a line naming the workers that did not accept a connection
+    within `timeout` seconds, unless `stop` is called first.
 
-    def __init__(self, spec, timeout, poll=0.5):
-        self.spec, self.timeout, self.poll = spec, timeout, poll
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
+    It runs as a separate small process (this file run as a script): while
+    MultiWorkerMirroredStrategy waits for its peers, TensorFlow's runtime holds the
+    interpreter and catches SIGTERM, so neither a thread nor a polite signal could end
+    the wait. The process then ends with SIGKILL (exit status 137 in a shell)."""
+
+    def __init__(self, spec, timeout):
+        me = (spec["type"], spec["index"])
+        peers = [f"{k}:{i}={a}" for k, i, a in spec["workers"] if (k, i) != me]
+        self._argv = [sys.executable, os.path.abspath(__file__), str(os.getpid()),
+                      str(timeout)] + peers
+        self._process = None
 
     def start(self):
-        self._thread.start()
+        import subprocess
+
+        self._process = subprocess.Popen(self._argv, stdin=subprocess.DEVNULL)
         return self
 
     def stop(self):
-        self._done.set()
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
-    def _watch(self):
-        me = (self.spec["type"], self.spec["index"])
-        waiting = {(k, i): a for k, i, a in self.spec["workers"] if (k, i) != me}
-        deadline = time.monotonic() + self.timeout
-        while not self._done.is_set():
-            waiting = {key: a for key, a in waiting.items() if not _reachable(a)}
-            if not waiting and self._done.wait(self.poll):
-                return
-            if time.monotonic() > deadline:
-                names = ", ".join(f"{k} {i} ({a})" for (k, i), a in waiting.items()) or \
-                    "the cluster did not start"
-                print(f"tfsym3d train: no answer within {self.timeout:g} s from {names}; "
-                      "start the same command on every worker of TF_CONFIG", file=sys.stderr,
-                      flush=True)
-                os._exit(1)
-            self._done.wait(self.poll)
+
+def _watch(parent, timeout, peers, poll=0.5):
+    """The watchdog process: peers are "type:index=host:port"."""
+    waiting = dict(p.split("=", 1) for p in peers)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(parent, 0)
+        except OSError:
+            return  # the trainer is gone
+        waiting = {name: a for name, a in waiting.items() if not _reachable(a)}
+        time.sleep(poll)
+    names = ", ".join(f"{name.replace(':', ' ')} ({a})" for name, a in waiting.items())
+    print(f"tfsym3d train: no answer within {timeout:g} s from "
+          f"{names or 'the cluster (every address answers, but the workers did not meet)'}"
+          "; start the same command on every worker of TF_CONFIG", file=sys.stderr, flush=True)
+    os.kill(parent, signal.SIGKILL)
 
 
 def make_strategy(devices=1, kind="auto", worker_timeout=300.0):
@@ -204,8 +216,16 @@ def is_chief(strategy):
 
 def describe(strategy):
     """One line: strategy, workers, this worker and the replicas."""
+    import tensorflow as tf
+
     count, task_type, task_id = worker_info(strategy)
-    line = f"strategy: {type(strategy).__name__}, {count} worker(s)"
+    name = "MultiWorkerMirroredStrategy" if isinstance(
+        strategy, tf.distribute.MultiWorkerMirroredStrategy) else type(strategy).__name__
+    line = f"strategy: {name}, {count} worker(s)"
     if task_type is not None:
         line += f", this is {task_type} {task_id}" + (" (chief)" if is_chief(strategy) else "")
     return line + f", {strategy.num_replicas_in_sync} replica(s) in sync"
+
+
+if __name__ == "__main__":  # the watchdog process (see PeerWatchdog)
+    _watch(int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:])

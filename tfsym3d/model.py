@@ -349,7 +349,20 @@ class Unsup3D(keras.Model):
             self.depth_trackers["side"].update_state(errors["side"] * 100.0)
             self.depth_trackers["mad"].update_state(errors["mad"])
             results.update({name: t.result() for name, t in self.depth_trackers.items()})
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces the logs of a multi-worker step with strategy.reduce("MEAN",
+            # v, axis=0), which needs an axis: [1] comes back as the scalar mean.
+            results = {name: tf.reshape(v, [1]) for name, v in results.items()}
         return results
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3's fit first averages a distributed batch with strategy.reduce, which
+        # MultiWorkerMirroredStrategy cannot do eagerly (keras-team/keras#20585: "Attempt
+        # to convert a value (PerReplica...)"). Training builds the model, its trackers
+        # and the optimizer before fit, so there is nothing left to build there.
+        if isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def get_config(self):
         return {"cfg": self.cfg.to_dict(), "name": self.name}

@@ -82,7 +82,8 @@ def make_datasets(cfg, counter=None):
     if not cfg.data_dir:
         raise ValueError("data_dir is not set: --set=data_dir=DIR (DIR/train, DIR/val)")
     common = dict(image_size=cfg.image_size, crop=cfg.crop, batch_size=cfg.batch_size,
-                  seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer, counter=counter)
+                  seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer, counter=counter,
+                  random_flip=cfg.random_flip)
     if cfg.load_gt_depth:
         make = folder.paired_dataset
         near, far = cfg.resolved_gt_depth_range
@@ -175,10 +176,11 @@ def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, ca
 
     guard = NonFiniteGuard()
     log_dir = os.path.join(run_dir, "logs")
-    summaries = [keras.callbacks.TensorBoard(log_dir, update_freq=max(cfg.log_freq, 1)),
-                 ImageSummaries(model, val_ds if val_ds is not None else train_ds, log_dir)]
-    callbacks = [guard, EpochCheckpoint(model, manager, guard),
-                 *(summaries if chief else []), SkippedFiles(counter), *callbacks]
+    summaries = [TensorBoard(log_dir, update_freq=max(cfg.log_freq, 1)),
+                 ImageSummaries(model, val_ds if val_ds is not None else train_ds, log_dir)
+                 ] if chief else []
+    callbacks = [guard, EpochCheckpoint(model, manager, guard), *summaries,
+                 SkippedFiles(counter), *callbacks]
     with warnings.catch_warnings():
         # Skipped files make the epoch length unknown to Keras; running out is expected.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
@@ -235,6 +237,27 @@ class EpochCheckpoint(_callback_base()):
         self.manager.save()
 
 
+def _tensorboard_base():
+    import keras
+
+    return keras.callbacks.TensorBoard
+
+
+class TensorBoard(_tensorboard_base()):
+    """Keras' TensorBoard callback, with the epoch scalars always written.
+
+    With update_freq = N steps, Keras keeps tf.summary.record_if(step % N == 0) active for
+    the whole of fit, so its epoch summaries were only written when an epoch happened to
+    end on a multiple of N (seen with log_freq 500: the train and validation event files
+    held no scalar at all)."""
+
+    def _log_epoch_metrics(self, epoch, logs):
+        import tensorflow as tf
+
+        with tf.summary.record_if(True):
+            super()._log_epoch_metrics(epoch, logs)
+
+
 class SkippedFiles(_callback_base()):
     """Reports the files the pipeline skipped during each epoch."""
 
@@ -269,7 +292,8 @@ class ImageSummaries(_callback_base()):
             data = next(iter(self.dataset))
             images = data[0] if isinstance(data, tuple) else data
             self.batch = images[:self.max_images]
-        with self.writer.as_default(step=epoch + 1):
+        # TensorBoard's record_if(step % log_freq == 0) is active during fit: override it.
+        with self.writer.as_default(step=epoch + 1), tf.summary.record_if(True):
             for name, grid in visual_grids(self.unsup3d, self.batch).items():
                 tf.summary.image(name, grid, max_outputs=self.max_images)
         self.writer.flush()

@@ -4,12 +4,19 @@ Image folders: DIR/{train,val,test}/**/*.{png,jpg,jpeg,bmp,webp}.
 Paired data:   DIR/{train,val,test}/image/NAME_image.png with
                DIR/{train,val,test}/depth/NAME_depth.png (16-bit, 1 = near).
 
+A split folder may instead hold TFRecord shards (`tfsym3d prepare-tfrecords`): the
+records carry the files' bytes and go through the same decoding. Under a multi-worker
+strategy each worker reads its own shards (AutoShardPolicy.FILE); folders of files are
+sharded by element (DATA).
+
 Images are decoded with Pillow (any mode to RGB, 16-bit and palette images, EXIF
 orientation honoured), optionally cropped, resized bilinearly to image_size and, in
-training, flipped horizontally at random. A file that cannot be decoded is skipped with
-one warning line naming it and counted (`SkipCounter`); it never stops an epoch.
+training, flipped horizontally at random. A file (or record, or shard) that cannot be
+decoded is skipped with one warning line naming it and counted (`SkipCounter`); it never
+stops an epoch.
 """
 
+import io
 import os
 import sys
 import threading
@@ -66,7 +73,8 @@ def split_dir(root, split):
 
 
 def load_rgb(path):
-    """Reads an image file as float32 RGB in [0, 1], [H, W, 3]. Raises on failure."""
+    """Reads an image file (a path or a file object) as float32 RGB in [0, 1], [H, W, 3].
+    Raises on failure."""
     with Image.open(path) as im:
         im = ImageOps.exif_transpose(im)
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -78,7 +86,8 @@ def load_rgb(path):
 
 
 def load_depth_png(path):
-    """Reads a synface-layout depth PNG as float32 in [0, 1], [H, W] (16-bit or 8-bit)."""
+    """Reads a synface-layout depth PNG (a path or a file object) as float32 in [0, 1],
+    [H, W] (16-bit or 8-bit)."""
     with Image.open(path) as im:
         arr = np.asarray(im, dtype=np.float32)
         scale = 65535.0 if (im.mode.startswith("I") or arr.max() > 255) else 255.0
@@ -113,40 +122,74 @@ def _resize(im, size):
     return tf.image.resize(im, [size, size], method="bilinear")
 
 
+def _opened(name, blob):
+    """What Pillow opens: the record's bytes, or the file `name` when there are none."""
+    return io.BytesIO(blob) if blob else name.decode()
+
+
+def _source(folder, paired, counter, training, seed, shuffle_buffer, repeat):
+    """The items of a split: (name, bytes) per image, or (image name, bytes, depth name,
+    bytes) per pair; bytes are empty for files on disk (decoding opens the name).
+
+    Returns (dataset, items in one pass, auto-shard policy)."""
+    import tensorflow as tf
+
+    from tfsym3d.data import tfrecords
+
+    policy = tf.data.experimental.AutoShardPolicy
+    shards = tfrecords.shard_files(folder)
+    if shards:
+        shards, count = tfrecords.usable_shards(shards, counter)
+        if not shards:
+            raise ValueError(f"{folder}: no readable TFRecord shard")
+        ds = tfrecords.records_dataset(shards, paired, training, seed, shuffle_buffer, repeat)
+        if paired:
+            ds = ds.map(lambda name, image, depth: (name, image, name, depth))
+        return ds, count, policy.FILE
+    if paired:
+        pairs = paired_files(folder, "")
+        ds = _file_dataset([list(p) for p in pairs], training, seed, shuffle_buffer, repeat)
+        return ds.map(lambda p: (p[0], "", p[1], "")), len(pairs), policy.DATA
+    files = list_images(folder)
+    ds = _file_dataset(files, training, seed, shuffle_buffer, repeat)
+    return ds.map(lambda p: (p, "")), len(files), policy.DATA
+
+
 def image_dataset(root, split, image_size=64, crop=None, batch_size=64, training=False,
                   seed=None, shuffle_buffer=4096, counter=None, repeat=False,
-                  drop_remainder=None):
-    """Batches of images [B, S, S, 3] in [0, 1] from an image folder split."""
+                  drop_remainder=None, random_flip=True):
+    """Batches of images [B, S, S, 3] in [0, 1] from an image folder split (files or
+    TFRecord shards)."""
     folder = split_dir(root, split)
-    files = list_images(folder)
     counter = counter or SkipCounter()
+    ds, count, policy = _source(folder, False, counter, training, seed, shuffle_buffer,
+                                repeat)
 
-    def decode(path):
-        path = path.decode()
+    def decode(name, blob):
         try:
-            return _crop(load_rgb(path), crop), True
+            return _crop(load_rgb(_opened(name, blob)), crop), True
         except Exception as err:  # noqa: BLE001 - any unreadable file is skipped
-            counter.skip(path, f"{type(err).__name__}: {err}")
+            counter.skip(name.decode(), f"{type(err).__name__}: {err}")
             return np.zeros((1, 1, 3), np.float32), False
 
-    def load(path):
-        im, ok = tf.numpy_function(decode, [path], [tf.float32, tf.bool])
+    def load(name, blob):
+        im, ok = tf.numpy_function(decode, [name, blob], [tf.float32, tf.bool])
         im.set_shape([None, None, 3])
         ok.set_shape([])
         return _resize(im, image_size), ok
 
-    ds = _file_dataset(files, training, seed, shuffle_buffer, repeat)
     ds = _decode_in_parallel(ds, load, training, seed)
     ds = ds.filter(_decoded).map(_drop_flag)
-    if training:
+    if training and random_flip:
         ds = _random_flips(ds, seed)
     return _batched(ds, batch_size, training if drop_remainder is None else drop_remainder,
-                    None if repeat else len(files), folder)
+                    None if repeat else count, folder, policy)
 
 
 def paired_files(root, split):
-    """[(image_path, depth_path)] of a paired split; ValueError if missing or empty."""
-    folder = split_dir(root, split)
+    """[(image_path, depth_path)] of a paired split; ValueError if missing or empty.
+    split "" takes root as the split folder."""
+    folder = split_dir(root, split) if split else root
     images = list_images(os.path.join(folder, "image"))
     pairs = []
     for path in images:
@@ -165,42 +208,44 @@ def pair_stem(path):
 
 def paired_dataset(root, split, image_size=64, crop=None, batch_size=64, training=False,
                    seed=None, shuffle_buffer=4096, counter=None, min_depth=0.9,
-                   max_depth=1.1, repeat=False, drop_remainder=None):
-    """Batches of (images [B, S, S, 3] in [0, 1], depth_gt [B, S, S] in camera units)."""
+                   max_depth=1.1, repeat=False, drop_remainder=None, random_flip=True):
+    """Batches of (images [B, S, S, 3] in [0, 1], depth_gt [B, S, S] in camera units)
+    from a paired split (files or TFRecord shards)."""
     from tfsym3d.metrics import depth_from_png
 
-    pairs = paired_files(root, split)
+    folder = split_dir(root, split)
     counter = counter or SkipCounter()
+    ds, count, policy = _source(folder, True, counter, training, seed, shuffle_buffer,
+                                repeat)
 
-    def decode(image_path, depth_path):
-        image_path, depth_path = image_path.decode(), depth_path.decode()
+    def decode(image_name, image_blob, depth_name, depth_blob):
         try:
-            im = _crop(load_rgb(image_path), crop)
-            depth = _crop(load_depth_png(depth_path), crop)
+            im = _crop(load_rgb(_opened(image_name, image_blob)), crop)
+            depth = _crop(load_depth_png(_opened(depth_name, depth_blob)), crop)
             return im, depth_from_png(depth, min_depth, max_depth).astype(np.float32), True
         except Exception as err:  # noqa: BLE001
-            counter.skip(image_path, f"{type(err).__name__}: {err}")
+            counter.skip(image_name.decode(), f"{type(err).__name__}: {err}")
             return np.zeros((1, 1, 3), np.float32), np.ones((1, 1), np.float32), False
 
-    def load(paths):
-        im, depth, ok = tf.numpy_function(decode, [paths[0], paths[1]],
+    def load(*item):
+        im, depth, ok = tf.numpy_function(decode, list(item),
                                           [tf.float32, tf.float32, tf.bool])
         im.set_shape([None, None, 3])
         depth.set_shape([None, None])
         ok.set_shape([])
         return _resize(im, image_size), _resize(depth[..., None], image_size)[..., 0], ok
 
-    ds = _file_dataset([list(p) for p in pairs], training, seed, shuffle_buffer, repeat)
     ds = _decode_in_parallel(ds, load, training, seed)
     ds = ds.filter(_decoded).map(_drop_flag)
-    if training:
+    if training and random_flip:
         ds = _random_flips(ds, seed)
     return _batched(ds, batch_size, training if drop_remainder is None else drop_remainder,
-                    None if repeat else len(pairs), split_dir(root, split))
+                    None if repeat else count, folder, policy)
 
 
-def _batched(ds, batch_size, drop_remainder, count=None, where=None):
-    """Batches, prefetches and turns tf.data's autotuning off.
+def _batched(ds, batch_size, drop_remainder, count=None, where=None, shard_policy=None):
+    """Batches, prefetches, sets the multi-worker shard policy and turns tf.data's
+    autotuning off.
 
     count: the number of files of one pass (None when the files repeat). Dropping the last
     incomplete batch with fewer files than one batch would leave every epoch without a
@@ -219,6 +264,8 @@ def _batched(ds, batch_size, drop_remainder, count=None, where=None):
                          "batch_size or add images)")
     options = tf.data.Options()
     options.autotune.enabled = False
+    if shard_policy is not None:
+        options.experimental_distribute.auto_shard_policy = shard_policy
     ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
     return ds.with_options(options)
 
