@@ -12,10 +12,25 @@ the hardware has it natively, else float32; the row says which it became).
 
     python scripts/bench_train.py [--batches=16,64] [--repeats=5] [--modes=graph,xla] \
         [--perc_dtypes=float32,auto]
+
+With --workers=N (local multi-worker comparison, configs/tiny.yaml, global batch 16):
+images/s of a step for 1 process x N logical CPU devices (MirroredStrategy) against N
+processes x 1 device (MultiWorkerMirroredStrategy on 127.0.0.1), in one run, read from
+Keras' per-step time of the last epoch; and the input pipeline alone, folder of files
+against TFRecord shards, in images/s and as a ratio to the training step's.
+
+    python scripts/bench_train.py --workers=2 [--steps=12]
 """
 
 import argparse
+import json
 import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -45,6 +60,68 @@ def networks_step(nets):
     return step
 
 
+def _per_step_seconds(log):
+    """Keras' per-step time of the last epoch line ("12/12 - 9s - 753ms/step - ...")."""
+    found = re.findall(r"- (\d+(?:\.\d+)?)(ms|s)/step", log)
+    if not found:
+        raise RuntimeError("no per-step time in the training output:\n" + log[-2000:])
+    value, unit = found[-1]
+    return float(value) / (1000.0 if unit == "ms" else 1.0)
+
+
+def _train_argv(run_dir, data, steps, extra=()):
+    sets = ["batch_size=16", f"steps_per_epoch={steps}", "num_epochs=2", "val_steps=1",
+            "load_gt_depth=true", f"data_dir={data}"]
+    return ([sys.executable, "-m", "tfsym3d.cli", "train", "--config=configs/tiny.yaml",
+             f"--run_dir={run_dir}", "--progress=epoch"] + [f"--set={s}" for s in sets]
+            + list(extra))
+
+
+def bench_workers(workers, steps):
+    from tfsym3d.data import folder
+    from tfsym3d.data.synth import generate
+
+    root = tempfile.mkdtemp(prefix="bench-workers-")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    generate(os.path.join(root, "files"), 16 * steps + 40, image_size=64, seed=0)
+    subprocess.run([sys.executable, "-m", "tfsym3d.cli", "prepare-tfrecords",
+                    f"--data={root}/files", f"--out={root}/records",
+                    f"--shards={2 * workers}"], check=True, env=env, capture_output=True)
+    data = f"{root}/records"
+    single = subprocess.run(_train_argv(f"{root}/one", data, steps, [f"--devices={workers}"]),
+                            env=env, capture_output=True, text=True, timeout=1200)
+    t_one = _per_step_seconds(single.stdout + single.stderr)
+    ports = []
+    for _ in range(workers):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    procs = []
+    for i in range(workers):
+        cluster = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                   "task": {"type": "worker", "index": i}}
+        procs.append(subprocess.Popen(
+            _train_argv(f"{root}/multi", data, steps), env=dict(env, TF_CONFIG=json.dumps(
+                cluster)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outs = [p.communicate(timeout=1200)[0] for p in procs]
+    t_multi = _per_step_seconds(outs[0])
+    print(f"{'setup':<34} {'step s':>8} {'img/s':>8}")
+    print(f"{f'1 process x {workers} logical devices':<34} {t_one:>8.3f} {16 / t_one:>8.1f}")
+    print(f"{f'{workers} processes x 1 device':<34} {t_multi:>8.3f} {16 / t_multi:>8.1f}")
+    step_rate = 16 / min(t_one, t_multi)
+    for name, where in (("folder of files", f"{root}/files"), ("TFRecord shards", data)):
+        ds = folder.paired_dataset(where, "train", batch_size=16, training=True,
+                                   repeat=True, seed=0)
+        it = iter(ds)
+        next(it)
+        start = time.perf_counter()
+        for _ in range(steps):
+            next(it)
+        rate = 16 * steps / (time.perf_counter() - start)
+        print(f"input pipeline, {name:<18} {rate:>8.1f} img/s = {rate / step_rate:.1f}x the "
+              "faster training step")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", default="16,64")
@@ -53,7 +130,13 @@ def main():
                         help="graph (the training default) and/or xla (whole step compiled)")
     parser.add_argument("--perc_dtypes", default="float32,auto",
                         help="VGG16 arithmetic: float32, bfloat16 and/or auto")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="compare N local worker processes with N logical devices")
+    parser.add_argument("--steps", type=int, default=12, help="steps per epoch (--workers)")
     args = parser.parse_args()
+    if args.workers:
+        bench_workers(args.workers, args.steps)
+        return
     rng = np.random.default_rng(0)
     print(f"{'batch':>5} {'mode':<6} {'VGG16':<16} {'step s':>8} {'img/s':>8} {'nets s':>8} "
           f"{'outside':>8}")

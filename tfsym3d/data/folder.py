@@ -299,18 +299,26 @@ def _file_dataset(files, training, seed, shuffle_buffer, repeat):
 
 def _random_flips(ds, seed):
     """Flips each element (an image [H, W, C], or a tuple of it and depth [H, W])
-    horizontally with p = 0.5. The coins come from their own seeded stream zipped with
-    the elements, so a seed gives the same flips whatever the parallelism; a new
-    sequence each epoch."""
-    coins = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    horizontally with p = 0.5.
 
-    def flip(item, coin):
-        do = coin % 2 == 0
+    Element k of a pass gets the coin stateless_uniform(seed=(seed, k)), k counted by a
+    scan over the elements: the same flips for a seed whatever the parallelism (with the
+    shuffle, each image meets new coins every epoch). The coins come from no dataset of
+    their own, so a multi-worker pipeline still finds its files to shard (a zipped
+    Dataset.random stops tf.data's AutoShardPolicy.FILE)."""
+    base = int(seed) if seed is not None else int(np.random.default_rng().integers(2 ** 31))
+
+    def count(k, item):
+        return k + 1, (item, k)
+
+    def flip(item, k):
+        coin = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(base, tf.int64), k]),
+                                           maxval=2, dtype=tf.int64)
+        do = tf.equal(coin, 0)
         if isinstance(item, tuple):
             return tuple(tf.cond(do, lambda t=t: tf.reverse(t, [1]), lambda t=t: t)
                          for t in item)
         return tf.cond(do, lambda: tf.reverse(item, [1]), lambda: item)
 
-    ds = tf.data.Dataset.zip((ds, coins))
-    return ds.map(lambda item, coin: flip(item, coin), num_parallel_calls=tf.data.AUTOTUNE,
-                  deterministic=seed is not None)
+    ds = ds.scan(tf.constant(0, tf.int64), count)
+    return ds.map(flip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
