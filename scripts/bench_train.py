@@ -16,7 +16,7 @@ the hardware has it natively, else float32; the row says which it became).
 With --workers=N (local multi-worker comparison, configs/tiny.yaml, global batch 16):
 images/s of a step for 1 process x N logical CPU devices (MirroredStrategy) against N
 processes x 1 device (MultiWorkerMirroredStrategy on 127.0.0.1), in one run, read from
-Keras' per-step time of the last epoch; and the input pipeline alone, folder of files
+Keras' time of the last epoch; and the input pipeline alone, folder of files
 against TFRecord shards, in images/s and as a ratio to the training step's.
 
     python scripts/bench_train.py --workers=2 [--steps=12]
@@ -61,12 +61,13 @@ def networks_step(nets):
 
 
 def _per_step_seconds(log):
-    """Keras' per-step time of the last epoch line ("12/12 - 9s - 753ms/step - ...")."""
-    found = re.findall(r"- (\d+(?:\.\d+)?)(ms|s)/step", log)
+    """Seconds per step of the last epoch, from Keras' epoch line ("12/12 - 9s - ...":
+    the epoch's whole time over its steps; whole seconds, so use enough steps)."""
+    found = re.findall(r"(\d+)/(\d+) - (\d+(?:\.\d+)?)(ms|s) - ", log)
     if not found:
-        raise RuntimeError("no per-step time in the training output:\n" + log[-2000:])
-    value, unit = found[-1]
-    return float(value) / (1000.0 if unit == "ms" else 1.0)
+        raise RuntimeError("no epoch time in the training output:\n" + log[-2000:])
+    _, steps, value, unit = found[-1]
+    return float(value) / (1000.0 if unit == "ms" else 1.0) / int(steps)
 
 
 def _train_argv(run_dir, data, steps, extra=()):

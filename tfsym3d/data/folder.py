@@ -301,24 +301,18 @@ def _random_flips(ds, seed):
     """Flips each element (an image [H, W, C], or a tuple of it and depth [H, W])
     horizontally with p = 0.5.
 
-    Element k of a pass gets the coin stateless_uniform(seed=(seed, k)), k counted by a
-    scan over the elements: the same flips for a seed whatever the parallelism (with the
-    shuffle, each image meets new coins every epoch). The coins come from no dataset of
-    their own, so a multi-worker pipeline still finds its files to shard (a zipped
-    Dataset.random stops tf.data's AutoShardPolicy.FILE)."""
-    base = int(seed) if seed is not None else int(np.random.default_rng().integers(2 ** 31))
+    The coins come from a seeded random op in a sequential map: the same flips for a seed
+    whatever the decoding parallelism (with the shuffle, each image meets new coins every
+    epoch). They come from no dataset of their own, so a multi-worker pipeline still finds
+    its files to shard (a zipped Dataset.random, or a scan, stops tf.data's
+    AutoShardPolicy.FILE)."""
 
-    def count(k, item):
-        return k + 1, (item, k)
-
-    def flip(item, k):
-        coin = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(base, tf.int64), k]),
-                                           maxval=2, dtype=tf.int64)
+    def flip(*item):
+        coin = tf.random.uniform([], maxval=2, dtype=tf.int64, seed=seed)
         do = tf.equal(coin, 0)
-        if isinstance(item, tuple):
+        if len(item) > 1:
             return tuple(tf.cond(do, lambda t=t: tf.reverse(t, [1]), lambda t=t: t)
                          for t in item)
-        return tf.cond(do, lambda: tf.reverse(item, [1]), lambda: item)
+        return tf.cond(do, lambda: tf.reverse(item[0], [1]), lambda: item[0])
 
-    ds = ds.scan(tf.constant(0, tf.int64), count)
-    return ds.map(flip, num_parallel_calls=tf.data.AUTOTUNE, deterministic=seed is not None)
+    return ds.map(flip)
