@@ -219,8 +219,12 @@ def describe(strategy):
     import tensorflow as tf
 
     count, task_type, task_id = worker_info(strategy)
-    name = "MultiWorkerMirroredStrategy" if isinstance(
-        strategy, tf.distribute.MultiWorkerMirroredStrategy) else type(strategy).__name__
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        name = "MultiWorkerMirroredStrategy"
+    elif isinstance(strategy, tf.distribute.MirroredStrategy):
+        name = "MirroredStrategy"
+    else:
+        name = "default (one device)"
     line = f"strategy: {name}, {count} worker(s)"
     if task_type is not None:
         line += f", this is {task_type} {task_id}" + (" (chief)" if is_chief(strategy) else "")
