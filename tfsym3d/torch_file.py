@@ -91,9 +91,15 @@ class _Storage:
             raise TorchFileError(f"unsupported storage type {type_name}")
         self.type_name, self.numel, self.array = type_name, int(numel), None
 
+    @property
+    def raw_dtype(self):
+        """The dtype of the stored bytes (bfloat16 is stored as uint16)."""
+        kind = STORAGE_DTYPES[self.type_name]
+        return np.dtype(np.uint16 if kind == "bfloat16" else kind)
+
     def fill(self, raw, byteorder="little"):
         kind = STORAGE_DTYPES[self.type_name]
-        dtype = np.dtype(np.uint16 if kind == "bfloat16" else kind)
+        dtype = self.raw_dtype
         if byteorder == "big":
             dtype = dtype.newbyteorder(">")
         if len(raw) < self.numel * dtype.itemsize:
@@ -246,9 +252,7 @@ def _load_legacy(path, f):
         storage = storages.get(key)
         if storage is None:
             raise TorchFileError(f"{path}: storage {key} is listed but never used")
-        itemsize = np.dtype(np.uint16 if STORAGE_DTYPES[storage.type_name] == "bfloat16"
-                            else STORAGE_DTYPES[storage.type_name]).itemsize
-        raw = f.read(numel * itemsize)
+        raw = f.read(numel * storage.raw_dtype.itemsize)
         storage.numel = numel
         storage.fill(raw, "little" if little else "big")
     return obj
