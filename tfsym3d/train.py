@@ -153,12 +153,12 @@ def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, ca
         model.compile(optimizer=optimizer, jit_compile=False)
         optimizer.build(model.trainable_variables)
         ckpt = checkpoints.make_checkpoint(model, optimizer)
-        if chief:
-            checkpoints.repair_state(write_dir)
+        # Every worker resumes from the chief's checkpoints (shared storage); the chief
+        # also records the newest complete one in its state file.
+        latest = checkpoints.repair_state(write_dir) if chief else \
+            checkpoints.newest(checkpoints.checkpoint_dir(run_dir))
         manager = tf.train.CheckpointManager(ckpt, write_dir,
                                              max_to_keep=cfg.keep_num_checkpoint)
-        # Every worker resumes from the chief's checkpoints (shared storage).
-        latest = checkpoints.newest(checkpoints.checkpoint_dir(run_dir))
         initial_epoch = 0
         if latest:
             ckpt.restore(latest).assert_existing_objects_matched()
@@ -196,10 +196,11 @@ def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, ca
     return model, history
 
 
-def _callback_base():
+def _callback_base(name="Callback"):
+    """keras.callbacks.<name>, imported when the class using it is defined."""
     import keras
 
-    return keras.callbacks.Callback
+    return getattr(keras.callbacks, name)
 
 
 class NonFiniteGuard(_callback_base()):
@@ -237,13 +238,7 @@ class EpochCheckpoint(_callback_base()):
         self.manager.save()
 
 
-def _tensorboard_base():
-    import keras
-
-    return keras.callbacks.TensorBoard
-
-
-class TensorBoard(_tensorboard_base()):
+class TensorBoard(_callback_base("TensorBoard")):
     """Keras' TensorBoard callback, with the epoch scalars always written.
 
     With update_freq = N steps, Keras keeps tf.summary.record_if(step % N == 0) active for
