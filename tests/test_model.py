@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tfsym3d import Unsup3D, load_config
+from tfsym3d.config import AUTHORS_RENDERER
 from tfsym3d.layers import ConfNet, EDDeconv, Encoder
 
 TINY = dict(nf_depth=16, zdim_depth=32, nf_light=8, nf_conf=16, zdim_conf=32, lam_perc=0,
@@ -184,8 +185,10 @@ def test_flipped_half_is_the_mirror_and_ablations_switch_it_off():
     np.testing.assert_allclose(abl["canon_shading"], 1.0)
 
 
-def test_gradients_reach_all_five_networks():
-    model = Unsup3D(load_config(None, TINY))
+@pytest.mark.parametrize("renderer", [{}, AUTHORS_RENDERER])
+def test_gradients_reach_all_five_networks(renderer):
+    model = Unsup3D(load_config(None, dict(TINY, **renderer)))
+    assert model.renderer.depth_supersample == renderer.get("depth_supersample", 1)
     x = tf.random.uniform([2, 64, 64, 3], seed=2)
     with tf.GradientTape() as tape:
         loss = model.compute_losses(model.decompose(x, training=True))["loss"]
@@ -214,6 +217,7 @@ def test_two_replicas_match_one_replica_on_the_same_global_batch():
         from tfsym3d.distribute import make_strategy
         strategy = make_strategy(2)
         from tfsym3d import Unsup3D, load_config
+from tfsym3d.config import AUTHORS_RENDERER
         from tfsym3d.model import build
         cfg = load_config(None, CFG)
         rng = np.random.default_rng(0)

@@ -82,6 +82,8 @@ def test_a_model_without_netc_converts_to_a_syncar_config(expected):
     assert epoch == 30 and model.netC is None and not model.cfg.use_conf_map
     assert os.path.basename(config_file) == "syncar.yaml" and "without netC" in why
     assert model.cfg.border_depth == 1.08 and model.cfg.lam_depth_sm == 0.1
+    r = model.renderer  # trained through neural_renderer: reconstructs through its sampling
+    assert (r.normalisation, r.depth_supersample, r.pixel_offset) == ("authors", 2, 0.5)
     np.testing.assert_allclose(model.netD(nhwc(expected["images"])).numpy(),
                                nhwc(expected["netD"]), atol=1e-4)
 

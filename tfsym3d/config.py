@@ -22,6 +22,12 @@ def _opt(default, doc):
     return field(default=default, metadata={"doc": doc})
 
 
+# The authors' renderer behaviour (neural_renderer as their code calls it): what a model
+# trained by their code was trained through. convert-official sets it.
+AUTHORS_RENDERER = {"normal_normalisation": "authors", "depth_supersample": 2,
+                    "pixel_offset": 0.5}
+
+
 @dataclass
 class Config:
     # --- job ---
@@ -100,6 +106,15 @@ class Config:
     # --- renderer ---
     fov: float = _opt(10.0, "Camera field of view (degrees).")
     rot_center_depth: float = _opt(1.0, "Depth of the point views rotate about.")
+    normal_normalisation: str = _opt("unit", "Normals: unit (exact unit vectors) or authors "
+                                     "(n / (|n| + 1e-7), 0.3% short at 64 px, as the "
+                                     "authors' renderer).")
+    depth_supersample: int = _opt(1, "recon_depth samples per pixel along each axis, "
+                                  "averaged (2: neural_renderer's anti-aliasing; a pixel "
+                                  "with an empty sub-sample is background).")
+    pixel_offset: float = _opt(0.0, "Where recon_depth samples each pixel, pixels right of "
+                               "and below its centre on the warps' grid (0.5: "
+                               "neural_renderer's offset).")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -122,6 +137,13 @@ class Config:
                                   and self.nf_depth % g == 0 and self.nf_conf % g == 0):
             raise ValueError("gn_group_size must be None or a positive int dividing nf_depth "
                              f"({self.nf_depth}) and nf_conf ({self.nf_conf}); got {g!r}")
+        if self.normal_normalisation not in ("unit", "authors"):
+            raise ValueError("normal_normalisation must be unit or authors; got "
+                             f"{self.normal_normalisation!r}")
+        if self.depth_supersample not in (1, 2, 3, 4):
+            raise ValueError(f"depth_supersample must be 1 to 4; got {self.depth_supersample}")
+        if not 0.0 <= self.pixel_offset < 1.0:
+            raise ValueError(f"pixel_offset must be in [0, 1); got {self.pixel_offset}")
         if self.depth_sm_order not in (1, 2):
             raise ValueError(f"depth_sm_order must be 1 or 2; got {self.depth_sm_order}")
         if self.image_size not in (64, 128):

@@ -50,7 +50,10 @@ class Unsup3D(keras.Model):
         s = cfg.image_size
         self.renderer = Renderer(s, cfg.fov, cfg.min_depth, cfg.max_depth,
                                  cfg.rot_center_depth, xla=cfg.jit_renderer,
-                                 fused=cfg.fuse_renderer)
+                                 fused=cfg.fuse_renderer,
+                                 normalisation=cfg.normal_normalisation,
+                                 depth_supersample=cfg.depth_supersample,
+                                 pixel_offset=cfg.pixel_offset)
         # --- graph ---
         g = cfg.gn_group_size
         self.netD = EDDeconv(1, cfg.nf_depth, cfg.zdim_depth, s, None, g, name="netD")

@@ -16,7 +16,10 @@ and `export` take like any other.
 
 The config is the authors' experiment: --config, else the one whose name (syncar,
 synface, celeba, cat) the checkpoint's path contains, else syncar for a model without
-netC and celeba otherwise; the widths and use_conf_map always come from the file.
+netC and celeba otherwise; the widths and use_conf_map always come from the file, and
+the renderer behaves as the authors' did (config.AUTHORS_RENDERER: their normal
+normalisation, 2x2 supersampled recon depth, half-pixel offset), so the converted model
+reconstructs as in their code.
 
 --vgg16 converts torchvision's VGG16 ImageNet weights (the file the authors' perceptual
 loss loads) into a Keras VGG16 weights file without the top; point the config key
@@ -30,6 +33,7 @@ import numpy as np
 from absl import flags
 
 from tfsym3d import torch_file
+from tfsym3d.config import AUTHORS_RENDERER
 
 NETWORKS = ("netD", "netA", "netL", "netV", "netC")
 EXPERIMENTS = ("syncar", "synface", "celeba", "cat")  # checked in this order
@@ -218,7 +222,8 @@ def convert(path, config=None, overrides=None):
     config_file, why = experiment_config(path, nets, config)
     base = load_config(config_file)
     widths = infer_widths(nets, base.image_size, path)
-    cfg = Config.from_dict({**base.to_dict(), **widths, **(overrides or {})})
+    cfg = Config.from_dict({**base.to_dict(), **widths, **AUTHORS_RENDERER,
+                            **(overrides or {})})
     model = build(Unsup3D(cfg))
     load_weights(model, nets, path)
     if epoch is not None:
@@ -340,5 +345,7 @@ def main(fv, args):
           f"{cfg.nf_depth}, zdim_depth {cfg.zdim_depth}, nf_light {cfg.nf_light}, "
           + (f"nf_conf {cfg.nf_conf}, zdim_conf {cfg.zdim_conf}" if cfg.use_conf_map
              else "no confidence network"))
+    print("renderer: the authors' (" + ", ".join(f"{k} {getattr(cfg, k)}" for k in
+                                                 AUTHORS_RENDERER) + ")")
     print(f"wrote {fv.out}" + (f" (epoch {epoch})" if epoch is not None else ""))
     return 0

@@ -73,6 +73,39 @@ def grid_faces(height, width):
 
 # The authors' renderer's EPS: their normals are n / (|n| + NORMAL_EPS).
 NORMAL_EPS = 1e-7
+# Depth that neural_renderer gives an empty sub-sample before its anti-aliasing average:
+# its far plane, the authors' renderer_max_depth (camera units).
+SUPERSAMPLE_FAR = 10.0
+
+
+def sampling_intrinsics(K, supersample=1, pixel_offset=0.0):
+    """Intrinsics that make a rasterizer sample a depth map's image at sub-pixel points.
+
+    Output pixel (row i, column j) of an S x S image is covered by s x s samples at
+    u = j + pixel_offset + (k + 0.5) / s - 0.5, k = 0..s-1 (v likewise with i). A
+    rasterizer that samples pixel centres at integers, given the returned K on an sS x sS
+    image, samples exactly those points: u_s = s * (u - pixel_offset) + (s - 1) / 2.
+
+    neural_renderer (the authors' renderer) samples at pixel_offset 0.5 (its pixel j sits
+    at u = j + 0.5 of the K that the authors' warps use, where pixel j is u = j) and, with
+    its default anti-aliasing, at supersample 2 (sub-samples at j + 0.25 and j + 0.75).
+
+    Args:
+      K: [3, 3] numpy intrinsics (camera.intrinsics).
+      supersample: s, samples per pixel along each axis (>= 1).
+      pixel_offset: where the samples are centred, in pixels right of and below the
+        pixel's integer coordinate.
+
+    Returns:
+      [3, 3] float32 numpy intrinsics for an (sH, sW) image.
+    """
+    K = np.asarray(K, np.float64)
+    s = int(supersample)
+    out = K.copy()
+    out[0, 0], out[1, 1] = s * K[0, 0], s * K[1, 1]
+    out[0, 2] = s * (K[0, 2] - pixel_offset) + (s - 1) / 2.0
+    out[1, 2] = s * (K[1, 2] - pixel_offset) + (s - 1) / 2.0
+    return out.astype(np.float32)
 
 
 def get_normal_from_depth(depth, K, normalisation="unit"):
@@ -180,6 +213,12 @@ class Renderer:
         sampling, the rasterizer's depth and barycentrics) with XLA; same values up to
         float rounding, about 2-3x faster forward and backward on CPU. Turn it off where
         XLA is not available (e.g. when exporting to TFLite or ONNX).
+      normalisation: how get_normal_from_depth normalises by default: "unit" (exact unit
+        normals) or "authors" (n / (|n| + 1e-7), as the authors' renderer does).
+      depth_supersample, pixel_offset: where warp_canon_depth samples the mesh (see
+        sampling_intrinsics). 1 and 0.0 sample each pixel once at its integer
+        coordinate, the grid the warps use; 2 and 0.5 are neural_renderer's behaviour
+        (the authors' models were trained through it).
 
     Example:
       >>> r = Renderer(image_size=64)
@@ -189,7 +228,8 @@ class Renderer:
     """
 
     def __init__(self, image_size=64, fov=10.0, min_depth=0.9, max_depth=1.1,
-                 rot_center_depth=None, xla=False, fused=True):
+                 rot_center_depth=None, xla=False, fused=True, normalisation="unit",
+                 depth_supersample=1, pixel_offset=0.0):
         self.image_size = int(image_size)
         self.fov = float(fov)
         self.min_depth = float(min_depth)
@@ -199,6 +239,13 @@ class Renderer:
         self.rot_center_depth = float(rot_center_depth)
         self.xla = bool(xla)
         self.fused = bool(fused)
+        if normalisation not in ("unit", "authors"):
+            raise ValueError(f"normalisation must be 'unit' or 'authors'; got {normalisation!r}")
+        if int(depth_supersample) < 1:
+            raise ValueError(f"depth_supersample must be >= 1; got {depth_supersample}")
+        self.normalisation = normalisation
+        self.depth_supersample = int(depth_supersample)
+        self.pixel_offset = float(pixel_offset)
         self.K = intrinsics = camera.intrinsics(self.image_size, self.fov)
         self.inv_K = np.linalg.inv(intrinsics).astype(np.float32)
         self.faces = grid_faces(self.image_size, self.image_size)
@@ -217,7 +264,9 @@ class Renderer:
         return {"image_size": self.image_size, "fov": self.fov,
                 "min_depth": self.min_depth, "max_depth": self.max_depth,
                 "rot_center_depth": self.rot_center_depth, "xla": self.xla,
-                "fused": self.fused}
+                "fused": self.fused, "normalisation": self.normalisation,
+                "depth_supersample": self.depth_supersample,
+                "pixel_offset": self.pixel_offset}
 
     def depth_to_3d_grid(self, depth):
         """[B, H, W] -> [B, H, W, 3] camera-space points."""
@@ -257,6 +306,11 @@ class Renderer:
         pixels where nothing is seen take max_depth + margin. Differentiable with respect
         to canon_depth and view through the depth of the visible triangle.
 
+        With depth_supersample s > 1 each pixel is the mean of its s x s sub-samples (see
+        sampling_intrinsics), an empty one counting as SUPERSAMPLE_FAR before the clamp:
+        a pixel with any empty sub-sample ends up at max_depth + margin, as in the
+        authors' code.
+
         Args:
           canon_depth: float tensor of shape [B, H, W].
           view: float tensor of shape [B, 6|5|3].
@@ -268,16 +322,21 @@ class Renderer:
         h, w = canon_depth.shape[1], canon_depth.shape[2]
         grid = self.get_warped_3d_grid(canon_depth, view)
         verts = tf.reshape(grid, [tf.shape(grid)[0], -1, 3])
-        depth = rasterize(verts, self._faces_for(h, w), self.K, (h, w), xla=self.xla,
+        s = self.depth_supersample
+        K = self.K if (s, self.pixel_offset) == (1, 0.0) else \
+            sampling_intrinsics(self.K, s, self.pixel_offset)
+        depth = rasterize(verts, self._faces_for(h, w), K, (s * h, s * w), xla=self.xla,
                           fused=self.fused)["depth"]
+        if s > 1:
+            depth = tf.where(tf.math.is_finite(depth), depth, SUPERSAMPLE_FAR)
+            depth = tf.nn.avg_pool2d(depth[..., None], s, s, "VALID")[..., 0]
         return tf.clip_by_value(depth, self.min_depth - self.margin, self.background_depth)
 
-    def get_normal_from_depth(self, depth, normalisation="unit"):
-        """[B, H, W] -> [B, H, W, 3] normals (see get_normal_from_depth)."""
-        if normalisation != "unit":  # evaluation only: no fused variant
-            return get_normal_from_depth(_check_depth(depth), self.K, normalisation)
+    def get_normal_from_depth(self, depth, normalisation=None):
+        """[B, H, W] -> [B, H, W, 3] normals (see get_normal_from_depth); normalisation
+        None: the renderer's."""
         fn = _get_normal_from_depth_xla if self.fused else get_normal_from_depth
-        return fn(_check_depth(depth), self.K)
+        return fn(_check_depth(depth), self.K, normalisation or self.normalisation)
 
     def grid_sample(self, image, grid):
         """Bilinear sampling (see grid_sample): [B, H, W, C], [B, Ho, Wo, 2] ->
