@@ -37,8 +37,23 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-SHAPE_KEYS = ("head_w", "head_h", "head_z", "brow_h", "brow_y", "eye_d", "eye_x", "eye_y",
-              "nose_h", "nose_len", "nose_w", "cheek_h", "mouth_d", "mouth_y", "chin_h")
+SHAPE_KEYS = {  # per synth style: the parameters of the canonical relief
+    "eggs": ("head_w", "head_h", "head_z", "brow_h", "brow_y", "eye_d", "eye_x", "eye_y",
+             "nose_h", "nose_len", "nose_w", "cheek_h", "mouth_d", "mouth_y", "chin_h"),
+    "faces": ("head_w", "head_h", "head_y", "head_z", "brow_h", "brow_y", "eye_x", "eye_y",
+              "socket_d", "nose_h", "nose_y", "nose_w", "cheek_h", "mouth_y", "lip_h",
+              "chin_y", "chin_h"),
+}
+
+
+def dataset_params(data, num, seed):
+    """The generator's per-sample parameters of a dataset, drawn again from (num, seed)
+    and the style recorded in its synth.json."""
+    from tfsym3d.data import synth
+
+    settings = synth.read_settings(data)
+    return synth.sample_params(np.random.default_rng(seed), num, settings["style"],
+                               settings["asymmetric"])
 
 
 def rows(data, num, seed=0, split="test", limit=None):
@@ -52,7 +67,7 @@ def rows(data, num, seed=0, split="test", limit=None):
     from tfsym3d.data.folder import load_depth_png
     from tfsym3d.renderer import Renderer
 
-    params = synth.sample_params(np.random.default_rng(seed), num)
+    params = dataset_params(data, num, seed)
     idx, shift = _checked_split(data, num, seed, split, limit, params)
     folder = os.path.join(data, split)
     gt, size = [], None
@@ -66,9 +81,10 @@ def rows(data, num, seed=0, split="test", limit=None):
                         synth.ROT_CENTER_DEPTH)
 
     mean = dict(params)
-    for key in SHAPE_KEYS:
+    for key in SHAPE_KEYS[params["style"]]:
         mean[key] = np.full(num, params[key].mean())
-    mean["smile_h"] = np.zeros(num)
+    mean["smile_h"] = np.zeros(num)  # eggs: no one-sided smile
+    mean["asymmetric"] = False  # faces: likewise
 
     def canonical(p):
         out = []
@@ -134,7 +150,7 @@ def image_fit(data, num, seed=0, split="test", limit=None, checkpoint=None):
     from tfsym3d.data.folder import load_depth_png, load_rgb
     from tfsym3d.model import Unsup3D
 
-    params = synth.sample_params(np.random.default_rng(seed), num)
+    params = dataset_params(data, num, seed)
     idx, shift = _checked_split(data, num, seed, split, limit, params)
     folder = os.path.join(data, split)
     images = np.stack([load_rgb(os.path.join(folder, "image", f"{i:06d}_image.png"))

@@ -3,6 +3,7 @@ issue 4 adds the consistency checks of its ground truth)."""
 
 import csv
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -36,11 +37,22 @@ def test_writes_the_paired_layout_deterministically(tmp_path):
     fg = depth_gt.numpy() < 1.1 - 1e-6
     assert fg.any() and np.all(depth_gt.numpy()[fg] > 0.85)
     assert os.path.isdir(tmp_path / "a" / "test" / "depth")
-    # Face crops: whatever the turn (up to 45 deg), the head's pixels are centred on
-    # the image to the +-0.01 jitter (~1 px here); turning about depth 1.0 alone would
-    # move them up to ~0.2 of the image.
+    # Face crops: whatever the turn (up to 45 deg), the face stays in the middle: the
+    # mean of the eye and mouth corners within 0.15 of the image of its centre (0.08 on
+    # average; turning about depth 1.0 alone moves it up to 0.25, 0.14 on average).
+    offsets = []
     for split in ("train", "val", "test"):
-        for path in sorted((tmp_path / "a" / split / "depth").iterdir()):
+        with open(tmp_path / "a" / split / "gt.csv") as f:
+            for row in csv.DictReader(f):
+                names = ("eye_outer_left", "eye_outer_right", "mouth_left", "mouth_right")
+                u = np.mean([float(row[f"{n}_u"]) for n in names])
+                v = np.mean([float(row[f"{n}_v"]) for n in names])
+                offsets.append(max(abs(u - 15.5), abs(v - 15.5)) / 32)
+    assert max(offsets) < 0.15 and np.mean(offsets) < 0.08, offsets
+    # The eggs: the head's pixels are centred to the +-0.01 jitter (~1 px here).
+    generate(str(tmp_path / "eggs"), 10, image_size=32, seed=3, style="eggs")
+    for split in ("train", "val", "test"):
+        for path in sorted((tmp_path / "eggs" / split / "depth").iterdir()):
             rows_, cols = np.nonzero(np.asarray(Image.open(path)) > 0)
             offset = max(abs(cols.mean() - 15.5), abs(rows_.mean() - 15.5)) / 32
             assert offset < 0.09, (path.name, offset)
@@ -152,3 +164,120 @@ def test_bench_learning_will_not_synthesise_into_a_half_written_folder(tmp_path)
     assert proc.returncode == 1
     assert f"{tmp_path / 'data'}: no test split" in proc.stderr
     assert os.listdir(tmp_path / "data") == ["train"]
+
+
+def test_bench_learning_curve_continues_a_shorter_run(tmp_path):
+    """--eval_every writes curve points (minutes, images, ratios, slopes) to
+    results.json and curve.png; a second call with more minutes trains on from the
+    first's checkpoint and extends the same curve."""
+    import json
+    import subprocess
+    import sys
+
+    generate(str(tmp_path / "data"), 40, image_size=64, seed=1)
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts",
+                          "bench_learning.py")
+    cmd = [sys.executable, script, f"--data={tmp_path / 'data'}", f"--out={tmp_path / 'out'}",
+           "--variants=full", "--eval_every=0.001"]
+    for minutes in ("5", "10"):  # max_steps ends each call first
+        proc = subprocess.run(cmd + [f"--minutes={minutes}", "--max_steps=2"],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "resuming" in proc.stdout + proc.stderr
+    with open(tmp_path / "out" / "results.json") as f:
+        results = json.load(f)
+    curve = results["curve"]["full"]
+    assert [p["steps"] for p in curve] == [1, 2, 3, 4]
+    assert [p["images"] for p in curve] == [16, 32, 48, 64]
+    assert all(p["minutes"] <= q["minutes"] for p, q in zip(curve, curve[1:], strict=False))
+    assert all(np.isfinite(p[k]) for p in curve for k in
+               ("side_ratio", "mad_ratio", "coverage", "yaw_slope", "pitch_slope"))
+    assert results["full"]["steps"] == 4 and "met" in results["full"]["bar"]
+    assert "RESULT full: SIDE x" in proc.stdout
+    assert Image.open(tmp_path / "out" / "curve.png").size[0] > 400
+
+
+def test_gpu_learning_script_runs_two_steps_on_the_cpu(tmp_path):
+    """scripts/gpu_learning.sh at the paper's widths, two steps (the GPU run's smoke
+    test): it synthesises, trains, evaluates and prints its one line."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(__file__))
+    env = dict(os.environ, PYTHON=sys.executable,
+               TFSYM3D=os.path.join(os.path.dirname(sys.executable), "tfsym3d"))
+    proc = subprocess.run(["bash", os.path.join(root, "scripts", "gpu_learning.sh"),
+                           "--steps=2", "--num=90", f"--out={tmp_path / 'run'}"],
+                          capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    line = proc.stdout.strip().splitlines()[-1]
+    assert line.startswith("gpu_learning: SIDE x") and "yaw slope" in line, line
+    assert "images/s" in line and "after 128 images" in line, line
+
+
+def most_symmetric_yaw(style, n=30, seed=5, size=64, step=3.0):
+    """For n generated images: the yaw (degrees) whose frontalisation, with the image's
+    true canonical depth, light, pitch, roll and translation, is most mirror-symmetric;
+    and the true yaws.
+
+    Frontalising with a yaw: each canonical pixel's surface point (the true depth) is
+    turned by the view and projected; where it is visible (its depth is the z-buffer's)
+    the image is sampled there and divided by the true shading, giving an albedo
+    estimate. The score is the mean |estimate - its mirror image| over head pixels (2
+    px in from the head's edge) seen from both sides; a yaw that sees fewer than 30% of
+    them scores infinity. Built from the renderer's warps and rasterizer; nothing of the
+    model."""
+    import tensorflow as tf
+
+    from tfsym3d.data import synth
+    from tfsym3d.renderer import Renderer, grid_sample, rasterize
+
+    p = synth.sample_params(np.random.default_rng(seed), n, style)
+    idx = np.arange(n)
+    images, _, _, view = synth.render_batch(p, idx, size, seed)
+    r = Renderer(size, synth.FOV, synth.MIN_DEPTH, synth.MAX_DEPTH, synth.ROT_CENTER_DEPTH,
+                 fused=False)
+    maps = [synth.canonical_maps(p, i, size, np.random.default_rng([seed, int(i)]))
+            for i in idx]
+    depth = np.stack([m[0] for m in maps])
+    mask = np.stack([m[2] for m in maps])
+    normal = r.get_normal_from_depth(depth).numpy()
+    d = np.stack([p["light_dx"], p["light_dy"], np.ones(n)], 1)
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    shade = p["light_a"][:, None, None] + p["light_b"][:, None, None] * np.clip(
+        np.einsum("bhwc,bc->bhw", normal, d), 0, None)
+    inner = tf.nn.erosion2d(mask[..., None].astype(np.float32), tf.zeros([5, 5, 1]),
+                            [1, 1, 1, 1], "SAME", "NHWC", [1, 1, 1, 1]).numpy()[..., 0] > 0.5
+    both = inner & inner[:, :, ::-1]
+    yaws = np.arange(-60.0, 60.0 + 1e-6, step)
+    scores = np.full((n, len(yaws)), np.inf)
+    for k, yaw in enumerate(yaws):
+        v = view.copy()
+        v[:, 1] = np.radians(yaw)
+        pts = r.get_warped_3d_grid(depth, v).numpy()
+        drawn = pts.reshape(n, -1, 3).copy()
+        drawn[~mask.reshape(n, -1)] = [0.0, 0.0, -1.0]  # only the head's triangles
+        zbuf = rasterize(drawn, r.faces, r.K, (size, size))["depth"].numpy()
+        grid = r.get_warped_2d_grid(depth, v)
+        seen_z = grid_sample(np.where(np.isfinite(zbuf), zbuf, 10.0)[..., None], grid)
+        visible = (np.abs(seen_z.numpy()[..., 0] - pts[..., 2]) < 2e-3) \
+            & np.all(np.abs(grid.numpy()) <= 1.0, axis=-1)
+        albedo = grid_sample(images, grid).numpy() / np.maximum(shade, 0.05)[..., None]
+        ok = both & visible & visible[:, :, ::-1]
+        diff = np.abs(albedo - albedo[:, :, ::-1]).mean(-1)
+        count = ok.sum((1, 2))
+        score = (diff * ok).sum((1, 2)) / np.maximum(count, 1)
+        scores[:, k] = np.where(count >= 0.3 * both.sum((1, 2)), score, np.inf)
+    return yaws[np.argmin(scores, 1)], p["yaw"]
+
+
+@pytest.mark.parametrize("style", ["faces", "eggs"])
+def test_symmetry_identifies_the_yaw_on_faces_and_not_on_eggs(style):
+    """The method's assumption, on the default data: the most symmetric frontalisation
+    regresses on the true yaw with slope >= 0.8 and correlation >= 0.9. On the earlier
+    eggs (hair down one side, painted features) it did not, and still does not: the
+    check can fail."""
+    best, true = most_symmetric_yaw(style)
+    slope = np.polyfit(true, best, 1)[0]
+    corr = np.corrcoef(true, best)[0, 1]
+    meets = slope >= 0.8 and corr >= 0.9
+    assert meets == (style == "faces"), (style, slope, corr)

@@ -1,23 +1,35 @@
 """`tfsym3d synth`: an offline synthetic face dataset with ground truth, rendered by the
 project's own renderer.
 
-    tfsym3d synth --out=DIR --num=N [--image_size=64] [--seed=0] [--nocentre]
+    tfsym3d synth --out=DIR --num=N [--image_size=64] [--seed=0] [--style=faces]
+        [--asymmetric] [--nocentre]
 
-Each sample is a procedural, roughly symmetric face-like height field (head, brow,
-eye sockets, nose, cheeks, mouth, chin; per-sample parameters) with a small asymmetric
-deformation (an expression on one side), an albedo with a symmetric base and asymmetric
-parts (hair on one side, blemishes, make-up on one cheek), Lambertian shading with random
-ambient, diffuse and direction, and a random view (yaw +-45 deg, pitch +-20, roll +-15),
-composited over a random background. The head is then centred in its image as in a face
-crop, to +-0.01 camera units (~4 px at 64 px); with --nocentre (the sets before
+--style=faces (the default) follows the paper's synthetic faces, which satisfy the
+method's assumption: a face crop (the face fills the frame, the head is cut at the top)
+with a symmetric relief of realistic proportions (brow ridge, eye sockets and eyeballs,
+a nose rising from between the eyes to its tip, cheekbones, lips, chin) and a symmetric
+albedo (skin, brows, eyes, nostrils, lips, a fringe and hair at both sides) up to a few
+small blemishes; tests/test_synth.py proves that frontalising an image with its true
+depth, light and view and scanning the yaw finds the true yaw. --asymmetric adds strong
+asymmetries (hair over one side, make-up on one cheek, a one-sided smile in the relief),
+as in the paper's separate asymmetry experiments. --style=eggs gives the earlier sets
+(before 2026-12-02) bit for bit: egg-shaped heads with painted features, hair down one
+side, one-sided smile and make-up.
+
+Lambertian shading with random ambient, diffuse and direction, and a random view (yaw
++-45 deg, pitch +-20, roll +-15), composited over a random background. Each face is then
+centred in its image as in a face crop, to +-0.01 camera units (~4 px at 64 px): for
+faces a point on the symmetry axis midway between the eyes and the mouth and halfway
+into the head, for eggs the pixels the head covers. With --nocentre (the sets before
 2026-11-23) the view is translated by +-0.03 instead and the head also moves with its
 turn. Rendered at twice the output size and averaged down for anti-aliasing.
 
 Layout (the authors' paired layout): DIR/{train,val,test}/image/NAME_image.png,
 DIR/{train,val,test}/depth/NAME_depth.png (16-bit, 1 = near, 0 = background; depth =
-((1 - p) * 2 - 1) rescaled to 0.9..1.1 as the canonical depth is), and
+((1 - p) * 2 - 1) rescaled to 0.9..1.1 as the canonical depth is),
 DIR/{train,val,test}/gt.csv with the true view (degrees, camera units), light, and the 2D
-position and depth of LANDMARKS as seen in the image. Deterministic for a seed.
+position and depth of LANDMARKS as seen in the image, and DIR/synth.json with the
+settings. Deterministic for the settings.
 """
 
 import csv
@@ -27,6 +39,7 @@ import sys
 import numpy as np
 from absl import flags
 
+STYLES = ("faces", "eggs")
 MIN_DEPTH, MAX_DEPTH = 0.9, 1.1
 FOV, ROT_CENTER_DEPTH = 10.0, 1.0  # the camera (degrees) and the point views turn about
 RIM_DEPTH = 1.06  # depth of the head's edge; the face rises towards the camera from it
@@ -50,6 +63,11 @@ def define_flags(fv):
     flags.DEFINE_integer("seed", 0, "Random seed (the dataset is a function of it).",
                          flag_values=fv)
     flags.DEFINE_integer("batch", 64, "Images rendered at once.", flag_values=fv)
+    flags.DEFINE_enum("style", "faces", STYLES, "faces: symmetric face crops as the "
+                      "paper's synthetic faces; eggs: the sets before 2026-12-02.",
+                      flag_values=fv)
+    flags.DEFINE_boolean("asymmetric", False, "Faces: add hair over one side, make-up on "
+                         "one cheek and a one-sided smile.", flag_values=fv)
     flags.DEFINE_boolean("centre", True, "Centre each head in its image as a face crop "
                          "would; --nocentre gives the earlier sets, where turning about "
                          "depth 1.0 also moved the head sideways.", flag_values=fv)
@@ -62,14 +80,59 @@ def main(fv, args):
     if fv.num < 3 or fv.image_size < 16:
         print("tfsym3d synth: --num must be >= 3 and --image_size >= 16", file=sys.stderr)
         return 2
-    counts = generate(fv.out, fv.num, fv.image_size, fv.seed, fv.batch, fv.centre)
+    if fv.asymmetric and fv.style == "eggs":
+        print("tfsym3d synth: --asymmetric is for --style=faces (eggs always have their "
+              "asymmetric parts)", file=sys.stderr)
+        return 2
+    counts = generate(fv.out, fv.num, fv.image_size, fv.seed, fv.batch, fv.centre,
+                      fv.style, fv.asymmetric)
     print(f"wrote {sum(counts.values())} images to {fv.out} "
           + ", ".join(f"{k}: {v}" for k, v in counts.items()))
     return 0
 
 
-def sample_params(rng, n):
-    """Per-sample shape, albedo, light and view parameters (a dict of [n] arrays)."""
+def sample_params(rng, n, style="faces", asymmetric=False):
+    """Per-sample shape, albedo, light and view parameters: a dict of [n] arrays, and
+    "style" (see STYLES) and "asymmetric" (faces only: one-sided hair, make-up and smile;
+    eggs always have theirs)."""
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {', '.join(STYLES)}; got {style!r}")
+    if style == "eggs":  # always with its asymmetric parts
+        return dict(_egg_params(rng, n), style="eggs", asymmetric=True)
+    return dict(_face_params(rng, n), style="faces", asymmetric=bool(asymmetric))
+
+
+def _face_params(rng, n):
+    u = rng.uniform
+    return {
+        # The head: an ellipsoid cap wider than the face, cut by the frame at the top.
+        "head_w": u(0.78, 0.9, n), "head_h": u(1.0, 1.12, n), "head_y": u(-0.06, 0.02, n),
+        "head_z": u(0.075, 0.095, n),
+        "brow_h": u(0.006, 0.012, n), "brow_y": u(-0.42, -0.34, n),
+        "eye_x": u(0.3, 0.36, n), "eye_y": u(-0.2, -0.14, n), "socket_d": u(0.012, 0.02, n),
+        "nose_h": u(0.018, 0.028, n), "nose_y": u(0.12, 0.2, n), "nose_w": u(0.07, 0.1, n),
+        "cheek_h": u(0.004, 0.01, n), "mouth_y": u(0.4, 0.48, n), "lip_h": u(0.003, 0.007, n),
+        "chin_y": u(0.74, 0.82, n), "chin_h": u(0.006, 0.012, n),
+        "skin": np.stack([u(0.55, 0.9, n), u(0.4, 0.7, n), u(0.3, 0.6, n)], 1),
+        "hair": np.stack([u(0.05, 0.4, n)] * 3, 1) * u(0.7, 1.0, (n, 3)),
+        "iris": np.stack([u(0.1, 0.4, n), u(0.1, 0.35, n), u(0.05, 0.3, n)], 1),
+        "lips": np.stack([u(0.6, 0.8, n), u(0.2, 0.35, n), u(0.2, 0.35, n)], 1),
+        "hair_line": u(-0.85, -0.65, n), "hair_curve": u(0.0, 0.3, n),
+        "blemishes": rng.integers(0, 4, n),
+        # The asymmetric option's parts (drawn always, so the symmetric and asymmetric
+        # sets of a seed share everything else).
+        "hair_side": rng.choice([-1.0, 1.0], n), "hair_cover": u(0.2, 0.6, n),
+        "makeup": u(0.0, 1.0, n) < 0.4, "smile_h": u(0.005, 0.015, n),
+        "light_a": u(0.3, 0.7, n), "light_b": u(0.3, 0.7, n),
+        "light_dx": u(-0.8, 0.8, n), "light_dy": u(-0.8, 0.8, n),
+        "yaw": u(-45, 45, n), "pitch": u(-20, 20, n), "roll": u(-15, 15, n),
+        "shift_x": u(-1.0, 1.0, n), "shift_y": u(-1.0, 1.0, n),
+        "bg": u(0.0, 1.0, (n, 2, 3)),
+    }
+
+
+def _egg_params(rng, n):
+    """The eggs style's parameters (the sets before 2026-12-02, unchanged)."""
     u = rng.uniform
     return {
         "head_w": u(0.72, 0.86, n), "head_h": u(0.92, 1.02, n), "head_z": u(0.09, 0.13, n),
@@ -97,7 +160,84 @@ def _gauss(x, y, cx, cy, sx, sy):
 
 
 def canonical_maps(p, i, size, rng):
-    """Canonical depth [size, size], albedo [size, size, 3] in [0, 1] and the head mask."""
+    """Canonical depth [size, size] (camera units, MAX_DEPTH off the head), albedo
+    [size, size, 3] in [0, 1] and the head mask [size, size] of sample i. rng: the
+    sample's own generator (its blemishes)."""
+    return (_face_maps if p["style"] == "faces" else _egg_maps)(p, i, size, rng)
+
+
+def _face_maps(p, i, size, rng):
+    """A face crop: symmetric relief and albedo (x right, y down, in [-1, 1]), plus small
+    blemishes; with p["asymmetric"], hair over one side, make-up on one cheek and a
+    one-sided smile."""
+    y, x = np.mgrid[0:size, 0:size] / (size - 1.0) * 2.0 - 1.0
+    g = _gauss
+    e = (x / p["head_w"][i]) ** 2 + ((y - p["head_y"][i]) / p["head_h"][i]) ** 2
+    mask = e < 1.0
+    # Flatter than an ellipsoid at the front, falling off fast at the sides.
+    h = p["head_z"][i] * np.clip(1.0 - e, 0.0, None) ** 0.4
+    ey, ex, ny = p["eye_y"][i], p["eye_x"][i], p["nose_y"][i]
+    for side in (-1, 1):
+        h += p["brow_h"][i] * g(x, y, side * 0.3, p["brow_y"][i], 0.2, 0.06)
+        h -= p["socket_d"][i] * g(x, y, side * ex, ey, 0.15, 0.1)
+        h += 0.35 * p["socket_d"][i] * g(x, y, side * ex, ey, 0.07, 0.045)  # the eyeball
+        h += p["cheek_h"][i] * g(x, y, side * 0.46, 0.1, 0.16, 0.13)
+        h += 0.25 * p["nose_h"][i] * g(x, y, side * 0.1, ny + 0.01, 0.05, 0.045)  # alae
+    # The nose: a ridge rising from between the eyes to the tip, wider at its base, and
+    # falling steeply under the tip.
+    t = np.clip((y - ey) / (ny - ey), 0.0, 1.0)
+    bridge = np.exp(-np.clip(ey - 0.1 - y, 0.0, None) ** 2 / (2 * 0.05 ** 2))  # above
+    under = np.exp(-np.clip(y - ny, 0.0, None) ** 2 / (2 * 0.035 ** 2))
+    width = p["nose_w"][i] * (0.45 + 0.55 * t)
+    ridge = np.exp(-x ** 2 / (2 * width ** 2))
+    h += p["nose_h"][i] * (0.15 + 0.85 * t ** 1.5) * bridge * under * ridge
+    h += 0.3 * p["nose_h"][i] * g(x, y, 0.0, ny, 0.05, 0.04)  # the tip
+    my = p["mouth_y"][i]
+    h += p["lip_h"][i] * g(x, y, 0.0, my - 0.045, 0.17, 0.035)  # upper lip
+    h += p["lip_h"][i] * g(x, y, 0.0, my + 0.05, 0.14, 0.035)  # lower lip
+    h -= 0.6 * p["lip_h"][i] * g(x, y, 0.0, my, 0.19, 0.012)  # the mouth's line
+    h -= 0.5 * p["lip_h"][i] * g(x, y, 0.0, my + 0.15, 0.12, 0.03)  # under the lip
+    h += p["chin_h"][i] * g(x, y, 0.0, p["chin_y"][i], 0.17, 0.1)
+    side = p["hair_side"][i]
+    if p["asymmetric"]:
+        h += p["smile_h"][i] * g(x, y, side * 0.3, my - 0.05, 0.1, 0.08)
+    depth = np.where(mask, RIM_DEPTH - h, MAX_DEPTH)
+
+    albedo = np.ones((size, size, 3)) * p["skin"][i]
+    albedo *= 1 + 0.08 * (g(x, y, -0.45, 0.15, 0.15, 0.12)
+                          + g(x, y, 0.45, 0.15, 0.15, 0.12))[..., None] * [0.5, -0.5, -0.5]
+    for sd in (-1, 1):
+        brow = g(x, y, sd * 0.32, p["brow_y"][i] + 0.06 * (x * sd - 0.32) ** 2, 0.14, 0.025)
+        albedo = albedo * (1 - 0.7 * brow[..., None]) + 0.7 * brow[..., None] * p["hair"][i]
+        albedo *= 1 - 0.15 * g(x, y, sd * ex, ey, 0.14, 0.08)[..., None]  # shadowed sockets
+        white = g(x, y, sd * ex, ey, 0.08, 0.028)[..., None]
+        albedo = albedo * (1 - white) + white * 0.85
+        iris = g(x, y, sd * ex, ey, 0.03, 0.03)[..., None]
+        albedo = albedo * (1 - iris) + iris * p["iris"][i]
+        pupil = g(x, y, sd * ex, ey, 0.012, 0.012)[..., None]
+        albedo = albedo * (1 - pupil) + pupil * 0.05
+        nostril = g(x, y, sd * 0.07, ny + 0.05, 0.025, 0.015)[..., None]
+        albedo *= 1 - 0.6 * nostril
+    lips = np.maximum(g(x, y, 0.0, my - 0.03, 0.15, 0.025), g(x, y, 0.0, my + 0.04, 0.13, 0.03))
+    albedo = albedo * (1 - 0.8 * lips[..., None]) + 0.8 * lips[..., None] * p["lips"][i]
+    albedo *= 1 - 0.5 * g(x, y, 0.0, my, 0.16, 0.008)[..., None]
+    # Hair: a fringe curving down at the temples, and at both sides beyond the cheeks.
+    hair = y < p["hair_line"][i] + p["hair_curve"][i] * x ** 2
+    hair |= (np.abs(x) > 0.8) & (y < 0.2)
+    if p["asymmetric"]:
+        hair |= y < p["hair_line"][i] + p["hair_cover"][i] * np.clip(side * x, 0, None) * 1.5
+        if p["makeup"][i]:
+            blush = g(x, y, -side * 0.42, 0.15, 0.1, 0.07)[..., None]
+            albedo = albedo * (1 - 0.5 * blush) + 0.5 * blush * np.array([0.9, 0.3, 0.5])
+    albedo = np.where(hair[..., None], p["hair"][i], albedo)
+    for _ in range(p["blemishes"][i]):  # small spots: the only asymmetry by default
+        bx, by = rng.uniform(-0.5, 0.5), rng.uniform(-0.3, 0.7)
+        albedo *= 1 - 0.4 * g(x, y, bx, by, 0.02, 0.02)[..., None]
+    return depth.astype(np.float32), np.clip(albedo, 0, 1).astype(np.float32), mask
+
+
+def _egg_maps(p, i, size, rng):
+    """The eggs style (see _egg_params)."""
     y, x = np.mgrid[0:size, 0:size] / (size - 1.0) * 2.0 - 1.0
     e = (x / p["head_w"][i]) ** 2 + ((y - 0.02) / p["head_h"][i]) ** 2
     mask = e < 1.0
@@ -166,11 +306,14 @@ def render_batch(p, idx, size, seed, centre=True):
     view = np.stack([np.radians(p["pitch"][idx]), np.radians(p["yaw"][idx]),
                      np.radians(p["roll"][idx]), scale * p["shift_x"][idx],
                      scale * p["shift_y"][idx], np.zeros(len(idx))], 1).astype(np.float32)
+    faces_style = p["style"] == "faces"
+    if faces_style and centre:
+        view = _centre_faces(p, idx, depth, view, r)
     grid = r.get_warped_3d_grid(depth, view).numpy().reshape(len(idx), -1, 3)
     # Vertices off the head go behind the camera: the rasterizer drops their triangles.
     grid[~np.stack(masks).reshape(len(idx), -1)] = [0.0, 0.0, -1.0]
     rast = rasterize(grid, r.faces, r.K, (big, big), xla=True)
-    if centre:
+    if centre and not faces_style:
         view, grid, rast = _centre_heads(view, grid, rast, r)
     colour = interpolate(canon.reshape(len(idx), -1, 3), rast, r.faces).numpy()
     cover = (rast["face_id"].numpy() >= 0)
@@ -186,10 +329,9 @@ def render_batch(p, idx, size, seed, centre=True):
     depth_out = np.where(np.isfinite(z4).all(axis=(2, 4)), z4.mean(axis=(2, 4)), np.inf)
 
     # Landmarks: canonical point -> view -> image, at output resolution.
-    lm = np.array(list(LANDMARKS.values()))
-    px = np.round((lm + 1) / 2 * (big - 1)).astype(int)
     pts = []
-    for k, _ in enumerate(idx):
+    for k, i in enumerate(idx):
+        px = np.round((landmarks_canonical(p, i) + 1) / 2 * (big - 1)).astype(int)
         zc = depth[k, px[:, 1], px[:, 0]]
         xyz = np.stack([(px[:, 0] - r.K[0, 2]) / r.K[0, 0] * zc,
                         (px[:, 1] - r.K[1, 2]) / r.K[1, 1] * zc, zc], 1)
@@ -198,6 +340,39 @@ def render_batch(p, idx, size, seed, centre=True):
     uv = project(pts, r.K).numpy() / 2.0 - 0.25  # pixel centres of the 2x grid -> output
     landmarks = np.concatenate([uv, pts.numpy()[..., 2:]], -1)
     return image.astype(np.float32), depth_out.astype(np.float32), landmarks, view
+
+
+def landmarks_canonical(p, i):
+    """The canonical (x, y) in [-1, 1] of LANDMARKS for sample i: [L, 2]."""
+    if p["style"] != "faces":
+        return np.array(list(LANDMARKS.values()))
+    ex, ey, my = p["eye_x"][i], p["eye_y"][i], p["mouth_y"][i]
+    return np.array([(-ex - 0.1, ey), (-ex + 0.1, ey), (ex - 0.1, ey), (ex + 0.1, ey),
+                     (0.0, p["nose_y"][i]), (-0.17, my), (0.17, my), (0.0, p["chin_y"][i])])
+
+
+def _centre_faces(p, idx, depth, view, r):
+    """The view's translation that puts each face's centre at its view's (tx, ty) from
+    the optical axis, as a face crop would: returns the views [n, 6]. The centre is the
+    point on the symmetry axis midway between the eyes and the mouth, halfway between
+    the head's rim and its surface (so a turned face stays in the frame)."""
+    from tfsym3d.renderer import transform_points
+
+    big = depth.shape[1]
+    pts = []
+    for k, i in enumerate(idx):
+        cy = (p["eye_y"][i] + p["mouth_y"][i]) / 2
+        row = int(round((cy + 1) / 2 * (big - 1)))
+        col = (big - 1) / 2  # the symmetry axis, between two columns for an even size
+        z = (RIM_DEPTH + depth[k, row, [int(np.floor(col)), int(np.ceil(col))]].mean()) / 2
+        pts.append([(col - r.K[0, 2]) / r.K[0, 0] * z, (row - r.K[1, 2]) / r.K[1, 1] * z, z])
+    rotation_only = view.copy()
+    rotation_only[:, 3:] = 0.0
+    turned = transform_points(np.array(pts, np.float32)[:, None], rotation_only,
+                              ROT_CENTER_DEPTH).numpy()[:, 0]
+    view = view.copy()
+    view[:, 3:5] = view[:, 3:5] - turned[:, :2]
+    return view
 
 
 def _centre_heads(view, grid, rast, r):
@@ -227,6 +402,19 @@ def _centre_heads(view, grid, rast, r):
     return view, grid, rasterize(grid, r.faces, r.K, (big, big), xla=True)
 
 
+def read_settings(root):
+    """The settings a dataset was synthesised with (DIR/synth.json): a dict with num,
+    image_size, seed, centre, style and asymmetric. Sets written before synth.json
+    existed were eggs: {"style": "eggs", "asymmetric": True} alone."""
+    import json
+
+    path = os.path.join(root, "synth.json")
+    if not os.path.isfile(path):
+        return {"style": "eggs", "asymmetric": True}
+    with open(path) as f:
+        return json.load(f)
+
+
 def depth_to_png16(depth):
     """Camera-unit depth (inf = background) -> uint16 PNG values, 1 = near, 0 = far."""
     t = (2 * depth - MAX_DEPTH - MIN_DEPTH) / (MAX_DEPTH - MIN_DEPTH)
@@ -249,12 +437,20 @@ def split_bounds(num):
     return bounds
 
 
-def generate(out, num, image_size=64, seed=0, batch=64, centre=True):
-    """Writes the dataset; returns {split: count}. centre: see render_batch."""
+def generate(out, num, image_size=64, seed=0, batch=64, centre=True, style="faces",
+             asymmetric=False):
+    """Writes the dataset; returns {split: count}. centre: see render_batch; style and
+    asymmetric: see sample_params."""
+    import json
+
     from PIL import Image
 
     rng = np.random.default_rng(seed)
-    params = sample_params(rng, num)
+    params = sample_params(rng, num, style, asymmetric)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "synth.json"), "w") as f:
+        json.dump({"num": num, "image_size": image_size, "seed": seed, "centre": centre,
+                   "style": style, "asymmetric": params["asymmetric"]}, f)
     counts = {}
     for split, lo, hi in split_bounds(num):
         for sub in ("image", "depth"):
