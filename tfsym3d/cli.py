@@ -4,10 +4,14 @@
     tfsym3d <command> --help
 
 Each subcommand has its own flag set, so `--help` lists only its flags. Commands whose
-implementation module is missing say so and exit with status 2.
+implementation module is missing say so and exit with status 2. TensorFlow's start-up
+lines (oneDNN, CUDA probing, "failed call to cuInit" on a machine without a GPU) are
+hidden unless `--verbose` is given to any command; its warnings while the command runs
+still show.
 """
 
 import importlib
+import os
 import sys
 
 from absl import flags
@@ -29,8 +33,35 @@ def usage():
     width = max(len(c) for c in COMMANDS)
     for name, (_, doc) in COMMANDS.items():
         lines.append(f"  {name:<{width}}  {doc}")
-    lines += ["", "Run 'tfsym3d <command> --help' for the flags of a command."]
+    lines += ["", "Run 'tfsym3d <command> --help' for the flags of a command; --verbose",
+              "shows TensorFlow's start-up lines."]
     return "\n".join(lines)
+
+
+def quiet_tensorflow():
+    """Imports TensorFlow and lists its devices with file descriptor 2 sent to a
+    temporary file: the C++ and absl lines they print (TF_CPP_MIN_LOG_LEVEL does not
+    reach the absl ones) are dropped, or written out if the import fails."""
+    if "tensorflow" in sys.modules:
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _load(name):
@@ -54,9 +85,15 @@ def run(argv=None):
         status = 0 if len(argv) >= 2 else 2
         sys.exit(status)
     name = argv[1]
+    verbose = "--verbose" in argv[2:]
+    argv = argv[:2] + [a for a in argv[2:] if a != "--verbose"]
+    if verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     if name not in COMMANDS:
         print(f"tfsym3d: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
+    if not verbose:
+        quiet_tensorflow()
     module = _load(name)
     if module is None:
         print(f"tfsym3d {name}: not implemented yet in this version", file=sys.stderr)
