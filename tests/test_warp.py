@@ -179,16 +179,6 @@ def test_recon_depth_gradients_reach_canonical_depth_and_view(renderer):
         assert analytic == pytest.approx(numeric, rel=0.05, abs=0.05)
 
 
-def test_render_yaw_shapes_and_front_view(renderer):
-    rng = np.random.default_rng(7)
-    depth = ref.smooth_depth(rng, S, amplitude=0.02)[None].astype(np.float32)
-    image = rng.uniform(size=(1, S, S, 3)).astype(np.float32)
-    frames = renderer.render_yaw(image, depth, [-0.5, 0.0, 0.5]).numpy()
-    assert frames.shape == (1, 3, S, S, 3)
-    np.testing.assert_allclose(frames[0, 1], image[0], atol=1e-4)
-    assert not np.allclose(frames[0, 0], frames[0, 2])
-
-
 @pytest.mark.parametrize("bad", [np.zeros((S, S)), np.zeros((1, S, S, 1))])
 def test_depth_of_wrong_rank_is_a_value_error(renderer, bad):
     with pytest.raises(ValueError, match=r"depth must have shape \[B, H, W\]"):

@@ -16,12 +16,10 @@ from tfsym3d.renderer.warp import (
                                      grid_3d_to_2d,
                                      grid_faces,
                                      grid_sample,
-                                     yaw_sweep,
 )
 
 __all__ = [
     "Renderer", "depth_to_3d_grid", "euler_rotation", "get_normal_from_depth",
     "grid_3d_to_2d", "grid_faces", "grid_sample", "interpolate", "intrinsics",
     "inverse_transform_points", "project", "rasterize", "split_view", "transform_points",
-    "yaw_sweep",
 ]

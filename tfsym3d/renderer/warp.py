@@ -5,8 +5,6 @@ experiment. Depth maps are float32 [B, H, W] in camera units (z, not distance), 
 are NHWC float32, views are [B, 6] (radians, camera units; see camera.py).
 """
 
-import math
-
 import numpy as np
 import tensorflow as tf
 
@@ -372,36 +370,10 @@ class Renderer:
         out = tf.where(mask[..., None], out, tf.cast(background, tf.float32))
         return out, tf.cast(mask, tf.float32)
 
-    def render_yaw(self, image, canon_depth, yaws, background=0.0):
-        """Novel views of the textured canonical mesh turned about the vertical axis.
-
-        Args:
-          image: float tensor of shape [B, H, W, C], the canonical texture.
-          canon_depth: float tensor of shape [B, H, W].
-          yaws: T angles in radians (a list or a [T] tensor).
-          background: value of pixels where no surface is seen.
-
-        Returns:
-          Float tensor of shape [B, T, H, W, C].
-        """
-        canon_depth = _check_depth(canon_depth)
-        b = tf.shape(canon_depth)[0]
-        frames = []
-        for yaw in tf.unstack(as_float(yaws)):
-            view = tf.tile(tf.stack([0.0, yaw, 0.0, 0.0, 0.0, 0.0])[None], [b, 1])
-            frames.append(self.render_view(image, canon_depth, view, background)[0])
-        return tf.stack(frames, axis=1)
-
     def _faces_for(self, h, w):
         if (h, w) == (self.image_size, self.image_size):
             return self.faces
         return grid_faces(h, w)
-
-
-def yaw_sweep(max_degrees=90.0, num=9):
-    """Evenly spaced yaw angles in radians from -max_degrees to max_degrees: [num]."""
-    return np.linspace(-math.radians(max_degrees), math.radians(max_degrees), num,
-                       dtype=np.float32)
 
 
 def _check_depth(depth):
