@@ -1,7 +1,7 @@
 """Accuracy on data with ground truth: SIDE and MAD (the paper's Table 1), the
 constant-depth baseline, viewpoint errors and the landmark depth correlation.
 
-Depth maps are [B, H, W] in camera units. Both metrics use the mask of ARCHITECTURE.md:
+Depth maps are [B, H, W] in camera units. Both metrics use the authors' mask:
 ground-truth foreground (depth below its per-image maximum) eroded by one pixel, times
 the predicted valid mask (recon_depth below max_depth + margin) eroded by one pixel.
 """

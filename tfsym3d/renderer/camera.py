@@ -1,6 +1,6 @@
 """Pinhole camera and rigid view transforms.
 
-Conventions (shared with the authors' code, see ARCHITECTURE.md):
+Conventions (shared with the authors' code):
 camera space is x right, y down, z forward; the centre of pixel (u, v) sits at integer
 image coordinates, u in [0, W-1] and v in [0, H-1]. A view is a vector of 6 numbers
 (rx, ry, rz in radians, tx, ty, tz in camera units); 5 numbers mean tz = 0 and 3 numbers
