@@ -47,6 +47,20 @@ def view_transform(points, view, centre):
     return (points - c) @ rot.T + c + np.asarray(view[3:6])
 
 
+def project_triangle(tri, K, near):
+    """A triangle [3, 3] projected: (u [3], v [3] in pixels, z [3], twice its signed
+    area in square pixels), or None when it is not drawn (a vertex at z <= near or not
+    finite, or an area below 1e-10)."""
+    tri = np.asarray(tri, np.float64)
+    z = tri[:, 2]
+    if np.any(z <= near) or not np.all(np.isfinite(tri)):
+        return None
+    u = K[0, 0] * tri[:, 0] / z + K[0, 2]
+    v = K[1, 1] * tri[:, 1] / z + K[1, 2]
+    area = (u[1] - u[0]) * (v[2] - v[0]) - (u[2] - u[0]) * (v[1] - v[0])
+    return None if abs(area) < 1e-10 else (u, v, z, area)
+
+
 def zbuffer(verts, faces, K, height, width, near=1e-3):
     """Brute-force z-buffer of one mesh.
 
@@ -55,15 +69,10 @@ def zbuffer(verts, faces, K, height, width, near=1e-3):
     depth = np.full((height, width), np.inf)
     face_id = np.full((height, width), -1, np.int64)
     for f, idx in enumerate(faces):
-        tri = verts[idx].astype(np.float64)
-        z = tri[:, 2]
-        if np.any(z <= near) or not np.all(np.isfinite(tri)):
+        projected = project_triangle(verts[idx], K, near)
+        if projected is None:
             continue
-        u = K[0, 0] * tri[:, 0] / z + K[0, 2]
-        v = K[1, 1] * tri[:, 1] / z + K[1, 2]
-        area = (u[1] - u[0]) * (v[2] - v[0]) - (u[2] - u[0]) * (v[1] - v[0])
-        if abs(area) < 1e-10:
-            continue
+        u, v, z, area = projected
         x0, x1 = max(math.ceil(u.min() - 1e-6), 0), min(math.floor(u.max() + 1e-6), width - 1)
         y0, y1 = max(math.ceil(v.min() - 1e-6), 0), min(math.floor(v.max() + 1e-6), height - 1)
         if x0 > x1 or y0 > y1:
@@ -90,15 +99,10 @@ def zbuffer_points(verts, faces, K, pu, pv, near=1e-3):
     pu, pv = np.asarray(pu, np.float64), np.asarray(pv, np.float64)
     depth = np.full(pu.shape, np.inf)
     for idx in faces:
-        tri = verts[idx].astype(np.float64)
-        z = tri[:, 2]
-        if np.any(z <= near):
+        projected = project_triangle(verts[idx], K, near)
+        if projected is None:
             continue
-        u = K[0, 0] * tri[:, 0] / z + K[0, 2]
-        v = K[1, 1] * tri[:, 1] / z + K[1, 2]
-        area = (u[1] - u[0]) * (v[2] - v[0]) - (u[2] - u[0]) * (v[1] - v[0])
-        if abs(area) < 1e-10:
-            continue
+        u, v, z, area = projected
         near_box = ((pu >= u.min() - 1e-6) & (pu <= u.max() + 1e-6)
                     & (pv >= v.min() - 1e-6) & (pv <= v.max() + 1e-6))
         if not near_box.any():

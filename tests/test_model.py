@@ -217,7 +217,6 @@ def test_two_replicas_match_one_replica_on_the_same_global_batch():
         from tfsym3d.distribute import make_strategy
         strategy = make_strategy(2)
         from tfsym3d import Unsup3D, load_config
-from tfsym3d.config import AUTHORS_RENDERER
         from tfsym3d.model import build
         cfg = load_config(None, CFG)
         rng = np.random.default_rng(0)

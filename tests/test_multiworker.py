@@ -213,7 +213,11 @@ def test_two_workers_match_one_process_on_the_same_global_batches(tmp_path, reco
     _, history = train(cfg, str(tmp_path / "single"), train_ds=global_batches, verbose=0)
     single = history.history["loss"]
     assert len(multi) == len(single) == 3
-    np.testing.assert_allclose(multi, single, rtol=2e-4)
+    # The first step's loss agrees to ~1e-6; Adam's early updates are about lr * sign(g),
+    # so the all-reduce's summation order, rounding near-zero gradients differently,
+    # moves some weights by up to lr: 2.1e-4 relative in the third step's loss on the
+    # default synthetic faces.
+    np.testing.assert_allclose(multi, single, rtol=5e-4)
     assert single[2] < single[0]  # it trained
 
 
