@@ -104,11 +104,12 @@ def test_parity_with_keras(exported, faces, keras_reference, fmt, file, tol):
         assert np.abs(out[key] - keras_reference[key]).max() <= tol, key
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=False, reason=(
     "open: on the symmetric face crops (tfsym3d synth's default since 2026-12-02) the int8 "
     "model's SIDE is 5.3% above fp32's for this untrained model (5.1-6.9% whatever the "
     "calibration images) and 9.4% for a tiny.yaml model trained 30 minutes; the bar is 5% "
-    "(it held on the earlier egg-shaped heads). strict: it fails once int8 is fixed."))
+    "(it held on the earlier egg-shaped heads). Not strict: 5.3% is close enough to the "
+    "bar that another CPU's int8 kernels may pass it."))
 def test_int8_side_close_to_fp32(exported, tmp_path):
     """SIDE of the int8 model's geometry on a synthetic test split within 5% of fp32's
     (recon_depth rendered from each model's canon_depth and view)."""
