@@ -241,10 +241,7 @@ def most_symmetric_yaw(style, n=30, seed=5, size=64, step=3.0):
     depth = np.stack([m[0] for m in maps])
     mask = np.stack([m[2] for m in maps])
     normal = r.get_normal_from_depth(depth).numpy()
-    d = np.stack([p["light_dx"], p["light_dy"], np.ones(n)], 1)
-    d /= np.linalg.norm(d, axis=1, keepdims=True)
-    shade = p["light_a"][:, None, None] + p["light_b"][:, None, None] * np.clip(
-        np.einsum("bhwc,bc->bhw", normal, d), 0, None)
+    shade = synth.shading(p, idx, normal)  # the true light, as the images were shaded
     inner = tf.nn.erosion2d(mask[..., None].astype(np.float32), tf.zeros([5, 5, 1]),
                             [1, 1, 1, 1], "SAME", "NHWC", [1, 1, 1, 1]).numpy()[..., 0] > 0.5
     both = inner & inner[:, :, ::-1]

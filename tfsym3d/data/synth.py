@@ -297,10 +297,7 @@ def render_batch(p, idx, size, seed, centre=True):
     depth = np.stack(depths)
     albedo = np.stack(albedos)
     normal = r.get_normal_from_depth(depth).numpy()
-    d = np.stack([p["light_dx"][idx], p["light_dy"][idx], np.ones(len(idx))], 1)
-    d /= np.linalg.norm(d, axis=1, keepdims=True)
-    shade = p["light_a"][idx, None, None] + p["light_b"][idx, None, None] * np.clip(
-        np.einsum("bhwc,bc->bhw", normal, d), 0, None)
+    shade = shading(p, idx, normal)
     canon = np.clip(albedo * shade[..., None], 0, 1).astype(np.float32)
     scale = CENTRED_SHIFT if centre else UNCENTRED_SHIFT
     view = np.stack([np.radians(p["pitch"][idx]), np.radians(p["yaw"][idx]),
@@ -340,6 +337,15 @@ def render_batch(p, idx, size, seed, centre=True):
     uv = project(pts, r.K).numpy() / 2.0 - 0.25  # pixel centres of the 2x grid -> output
     landmarks = np.concatenate([uv, pts.numpy()[..., 2:]], -1)
     return image.astype(np.float32), depth_out.astype(np.float32), landmarks, view
+
+
+def shading(p, idx, normal):
+    """Lambertian shading of samples idx on their canonical normals [n, H, W, 3]:
+    light_a + light_b * max(0, n . d), d the unit light direction: [n, H, W]."""
+    d = np.stack([p["light_dx"][idx], p["light_dy"][idx], np.ones(len(idx))], 1)
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    return p["light_a"][idx, None, None] + p["light_b"][idx, None, None] * np.clip(
+        np.einsum("bhwc,bc->bhw", normal, d), 0, None)
 
 
 def landmarks_canonical(p, i):
