@@ -215,9 +215,10 @@ def test_two_workers_match_one_process_on_the_same_global_batches(tmp_path, reco
     assert len(multi) == len(single) == 3
     # The first step's loss agrees to ~1e-6; Adam's early updates are about lr * sign(g),
     # so the all-reduce's summation order, rounding near-zero gradients differently,
-    # moves some weights by up to lr: 2.1e-4 relative in the third step's loss on the
-    # default synthetic faces.
-    np.testing.assert_allclose(multi, single, rtol=5e-4)
+    # moves some weights by up to lr: 2.1e-4 and 6.4e-4 relative in the third step's loss
+    # on the default synthetic faces on two VMs. (Adam is scale-invariant, so what this
+    # catches is a missing all-reduce or wrong data, which move the loss by far more.)
+    np.testing.assert_allclose(multi, single, rtol=1e-3)
     assert single[2] < single[0]  # it trained
 
 
