@@ -2,8 +2,8 @@
 own mean face shape seen from the true views, from views with the yaw scaled down, and
 from no rotation at all, scored by the code `tfsym3d evaluate` uses.
 
-    python scripts/oracle_views.py --data=DIR --num=N [--seed=0] [--split=test]
-    python scripts/oracle_views.py --data=DIR --num=N --fit [--checkpoint=RUN_DIR]
+    python research/oracle_views.py --data=DIR --num=N [--seed=0] [--split=test]
+    python research/oracle_views.py --data=DIR --num=N --fit [--checkpoint=RUN_DIR]
 
 `--num` and `--seed` must be the ones the dataset was synthesised with: the script draws
 the same per-sample parameters again (and checks them against the split's gt.csv) to
@@ -33,9 +33,7 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 SHAPE_KEYS = {  # per synth style: the parameters of the canonical relief
     "eggs": ("head_w", "head_h", "head_z", "brow_h", "brow_y", "eye_d", "eye_x", "eye_y",
@@ -64,7 +62,7 @@ def rows(data, num, seed=0, split="test", limit=None):
 
     from tfsym3d import metrics
     from tfsym3d.data import synth
-    from tfsym3d.data.folder import load_depth_png
+    from tfsym3d.io.depth import read_depth_png, unit_to_depth
     from tfsym3d.renderer import Renderer
 
     params = dataset_params(data, num, seed)
@@ -73,8 +71,8 @@ def rows(data, num, seed=0, split="test", limit=None):
     gt, size = [], None
     for i in idx:
         path = os.path.join(folder, "depth", f"{i:06d}_depth.png")
-        values = load_depth_png(path)
-        gt.append(metrics.depth_from_png(values, synth.MIN_DEPTH, synth.MAX_DEPTH))
+        values = read_depth_png(path)
+        gt.append(unit_to_depth(values, synth.MIN_DEPTH, synth.MAX_DEPTH))
         size = values.shape[0]
     gt = tf.constant(np.stack(gt), tf.float32)
     renderer = Renderer(size, synth.FOV, synth.MIN_DEPTH, synth.MAX_DEPTH,
@@ -147,21 +145,22 @@ def image_fit(data, num, seed=0, split="test", limit=None, checkpoint=None):
 
     from tfsym3d.config import Config
     from tfsym3d.data import synth
-    from tfsym3d.data.folder import load_depth_png, load_rgb
+    from tfsym3d.io.depth import read_depth_png
+    from tfsym3d.io.images import from_unit, read, to_unit
     from tfsym3d.model import Unsup3D
 
     params = dataset_params(data, num, seed)
     idx, shift = _checked_split(data, num, seed, split, limit, params)
     folder = os.path.join(data, split)
-    images = np.stack([load_rgb(os.path.join(folder, "image", f"{i:06d}_image.png"))
+    images = np.stack([read(os.path.join(folder, "image", f"{i:06d}_image.png"))
                        for i in idx])
-    head = np.stack([load_depth_png(os.path.join(folder, "depth", f"{i:06d}_depth.png")) > 0
+    head = np.stack([read_depth_png(os.path.join(folder, "depth", f"{i:06d}_depth.png")) > 0
                      for i in idx])
     size = images.shape[1]
     canon = [synth.canonical_maps(params, i, size, np.random.default_rng([seed, int(i)]))
              for i in idx]
     depth = tf.constant(np.stack([d for d, _, _ in canon]), tf.float32)
-    albedo = tf.constant(np.stack([a for _, a, _ in canon]) * 2.0 - 1.0, tf.float32)
+    albedo = tf.constant(from_unit(np.stack([a for _, a, _ in canon])), tf.float32)
     light_d = np.stack([params["light_dx"][idx], params["light_dy"][idx],
                         np.ones(len(idx))], 1)
     light_d /= np.linalg.norm(light_d, axis=1, keepdims=True)
@@ -178,8 +177,8 @@ def image_fit(data, num, seed=0, split="test", limit=None, checkpoint=None):
                          column(params["light_b"][idx]), tf.constant(light_d, tf.float32))
     # The re-rendering training uses (recon_im before masking, and its valid mask).
     rendered = model._render(depth, shaded["canon_im"], tf.constant(view, tf.float32))
-    out = [_fit_row("true factors", rendered["recon_im"].numpy() / 2.0 + 0.5,
-                    rendered["recon_valid"].numpy() > 0, images, head)]
+    out = [_fit_row("true factors", to_unit(rendered["recon_render"].numpy()),
+                    rendered["recon_seen"].numpy() > 0, images, head)]
     if checkpoint:
         from tfsym3d.checkpoints import load_model
 
@@ -192,7 +191,7 @@ def image_fit(data, num, seed=0, split="test", limit=None, checkpoint=None):
             batch = images[lo:lo + 64]
             dec = trained.decompose(batch)
             b = len(batch)
-            recons.append(dec["recon_im"][:b].numpy() / 2.0 + 0.5)
+            recons.append(to_unit(dec["recon_im"][:b].numpy()))
             masks.append(dec["recon_mask"][:b].numpy() > 0)
         out.append(_fit_row(f"trained model ({checkpoint})", np.concatenate(recons),
                             np.concatenate(masks), images, head))

@@ -1,7 +1,7 @@
 """Trains configs/tiny.yaml on a `tfsym3d synth` dataset with the TRUE views fed in place
 of netV's output, then scores the depth on the test split seen from the true views.
 
-    python scripts/true_view_training.py --data=DIR [--minutes=12] [--out=runs/true_view]
+    python research/true_view_training.py --data=DIR [--minutes=12] [--out=runs/true_view]
 
 What the depth and albedo networks reach in the time budget when the view is given: if
 this passes the learning benchmark's bar and the full model does not, the view is what
@@ -17,17 +17,15 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def load_split(data, split, min_depth=0.9, max_depth=1.1):
     """(names, images [N,S,S,3] in [0,1], depth [N,S,S] camera units, views [N,6] radians
     and camera units) of a synth split, in gt.csv order."""
-    from tfsym3d import metrics
-    from tfsym3d.data.folder import load_depth_png, load_rgb
     from tfsym3d.evaluate_cli import read_truth
+    from tfsym3d.io.depth import read_depth_png, unit_to_depth
+    from tfsym3d.io.images import read
 
     folder = os.path.join(data, split)
     truth = read_truth(os.path.join(folder, "gt.csv"))
@@ -36,9 +34,9 @@ def load_split(data, split, min_depth=0.9, max_depth=1.1):
     names = list(truth)
     images, depth = [], []
     for name in names:
-        images.append(load_rgb(os.path.join(folder, "image", f"{name}_image.png")))
-        values = load_depth_png(os.path.join(folder, "depth", f"{name}_depth.png"))
-        depth.append(metrics.depth_from_png(values, min_depth, max_depth))
+        images.append(read(os.path.join(folder, "image", f"{name}_image.png")))
+        values = read_depth_png(os.path.join(folder, "depth", f"{name}_depth.png"))
+        depth.append(unit_to_depth(values, min_depth, max_depth))
     views = np.array([[np.radians(truth[n]["pitch"]), np.radians(truth[n]["yaw"]),
                        np.radians(truth[n]["roll"]), truth[n]["tx"], truth[n]["ty"],
                        truth[n]["tz"]] for n in names], np.float32)
@@ -73,6 +71,7 @@ def run(data, minutes, out, seed=0, max_steps=None, log=print):
 
     from tfsym3d import metrics
     from tfsym3d.config import load_config
+    from tfsym3d.io.images import to_unit
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cfg = load_config(os.path.join(root, "configs", "tiny.yaml"), {"data_dir": data})
@@ -124,7 +123,7 @@ def run(data, minutes, out, seed=0, max_steps=None, log=print):
         if pictures is None:
             shown = min(n, 8)
             pictures = np.concatenate([
-                np.concatenate(list(np.clip(np.asarray(o[key][:shown]) / 2 + 0.5, 0, 1)), 1)
+                np.concatenate(list(np.clip(to_unit(np.asarray(o[key][:shown])), 0, 1)), 1)
                 for key in ("input_im", "canon_albedo", "canon_im", "recon_im")], 0)
     mean_gt = tf.constant(np.broadcast_to(test_depth.mean(0), test_depth.shape).copy())
     base = metrics.depth_errors(mean_gt, tf.constant(test_depth), model.renderer)

@@ -36,10 +36,10 @@ def main():
     if args.kernels:
         return kernels(args.repeats)
 
-    import export
-    from export import convert
-    from export.graph import InferenceModule, use_export_ops
+    from tfsym3d import export
     from tfsym3d.config import Config
+    from tfsym3d.export import convert
+    from tfsym3d.export.graph import InferenceModule, use_export_ops
     from tfsym3d.model import Unsup3D, build
 
     model = use_export_ops(build(Unsup3D(Config(fuse_renderer=False))))

@@ -222,22 +222,21 @@ def plot_curves(curves, path):
 
 def examples_png(model, data, path, n=6):
     """Rows: input, recon depth, recon normal, reconstruction for n test images."""
-    import tensorflow as tf
     from PIL import Image
 
-    from tfsym3d.data.folder import load_rgb, paired_files
-    from tfsym3d.reconstruct import normal_image
+    from tfsym3d.data.folder import paired_files
+    from tfsym3d.io.depth import depth_to_unit
+    from tfsym3d.io.images import load
+    from tfsym3d.reconstruct.pictures import normal_image
 
     files = [p for p, _ in paired_files(data, "test")[:n]]
     s = model.cfg.image_size
-    x = np.stack([tf.image.resize(load_rgb(p), [s, s]).numpy() for p in files])
+    x = np.stack([load(p, s) for p in files])
     out = model(x, training=False)
-    depth = out["recon_depth"].numpy()
-    lo, hi = model.cfg.min_depth, model.cfg.max_depth
-    depth_im = np.repeat(((hi - depth) / (hi - lo)).clip(0, 1)[..., None], 3, -1)
+    depth = depth_to_unit(out["recon_depth"].numpy(), model.cfg.min_depth, model.cfg.max_depth)
+    depth_im = np.repeat(depth[..., None], 3, -1)
     normal = normal_image(out["recon_normal"].numpy())
-    recon = out["recon_im"].numpy() / 2 + 0.5
-    rows = [np.concatenate(list(r), 1) for r in (x, depth_im, normal, recon.clip(0, 1))]
+    rows = [np.concatenate(list(r), 1) for r in (x, depth_im, normal, out["recon_im"].numpy())]
     grid = (np.concatenate(rows, 0) * 255).astype(np.uint8)
     Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(path)
 

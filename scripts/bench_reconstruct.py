@@ -31,10 +31,12 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from tfsym3d import reconstruct as rec
     from tfsym3d.config import Config
     from tfsym3d.data.synth import generate
     from tfsym3d.model import Unsup3D, build
+    from tfsym3d.reconstruct.cli import run
+    from tfsym3d.reconstruct.inference import Reconstructor
+    from tfsym3d.reconstruct.inputs import prepare
 
     work = tempfile.mkdtemp(prefix="bench_reconstruct_")
     generate(os.path.join(work, "data"), args.num + 2, seed=1)
@@ -42,19 +44,19 @@ def main():
     files = sorted(os.listdir(photos))[:args.num]
     paths = [os.path.join(photos, f) for f in files]
     model = build(Unsup3D(Config()))
-    engine = rec.Reconstructor(model)
+    engine = Reconstructor(model)
     s = model.cfg.image_size
 
     def inference_only():
         for i in range(0, len(paths), args.batch):
-            batch = np.stack([rec.prepare(p, s) for p in paths[i:i + args.batch]])
+            batch = np.stack([prepare(p, s) for p in paths[i:i + args.batch]])
             engine(batch, animations=False)
 
     def files_run(mesh, gifs):
         out = os.path.join(work, f"out_{mesh}_{gifs}")
         def call():
             with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
-                rec.run(model, paths, out, batch_size=args.batch, mesh=mesh, gifs=gifs,
+                run(model, paths, out, batch_size=args.batch, mesh=mesh, gifs=gifs,
                         log=null, engine=engine)
 
         return call

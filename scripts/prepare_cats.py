@@ -20,13 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from tfsym3d.data.prepare import (  # noqa: E402
-    Failures,
-    crop_replicate,
-    read_photo,
-    save_crop,
-    square_box,
-)
+from tfsym3d.data.prepare import Failures, save_crop, square_box  # noqa: E402
+from tfsym3d.io import images  # noqa: E402
 
 
 def read_cat_points(path):
@@ -73,7 +68,7 @@ def main(argv=None):
             fail(note, err)
             continue
         try:
-            crop = crop_replicate(read_photo(path), box)
+            crop = images.crop(images.read(path), box)
         except Exception as err:  # noqa: BLE001 - any unreadable photo is skipped
             fail(path, f"{type(err).__name__}: {err}")
             continue

@@ -16,13 +16,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tfsym3d.data.prepare import (  # noqa: E402
-    SPLIT_NAMES,
-    Failures,
-    crop_replicate,
-    read_photo,
-    save_crop,
-)
+from tfsym3d.data.prepare import SPLIT_NAMES, Failures, save_crop  # noqa: E402
+from tfsym3d.io import images  # noqa: E402
 
 
 def parse_bbox_line(line):
@@ -64,7 +59,7 @@ def main(argv=None):
             continue
         path = os.path.join(args.images, name)
         try:
-            crop = crop_replicate(read_photo(path), box)
+            crop = images.crop(images.read(path), box)
         except Exception as err:  # noqa: BLE001 - any unreadable photo is skipped
             fail(path, f"{type(err).__name__}: {err}")
             continue

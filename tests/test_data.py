@@ -10,7 +10,7 @@ from PIL import Image
 
 from tests import reference as ref
 from tfsym3d.data import SkipCounter, image_dataset, paired_dataset
-from tfsym3d.data.folder import load_rgb
+from tfsym3d.io.images import read
 
 
 def _gradient(h, w):
@@ -56,7 +56,7 @@ def test_exif_orientation_is_honoured(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 CW to display"
     Image.fromarray(card).save(tmp_path / "rot.jpg", exif=exif, quality=95)
-    got = load_rgb(str(tmp_path / "rot.jpg"))
+    got = read(str(tmp_path / "rot.jpg"))
     assert got.shape == (30, 20, 3)  # displayed upright: portrait
     # After a 90 degree clockwise turn, green (downwards before) grows to the left.
     assert got[15, 1, 1] > got[15, -2, 1] + 0.5
@@ -162,7 +162,7 @@ def test_generator_depth_matches_an_independent_rendering(tmp_path):
     the numpy z-buffer of tests/reference.py; the written 16-bit depth must agree, and
     the landmarks of gt.csv must lie on that surface."""
     from tfsym3d.data import synth
-    from tfsym3d.metrics import depth_from_png
+    from tfsym3d.io.depth import unit_to_depth
 
     size = 32  # at 16 px the nose tip is sharper than a pixel
     synth.generate(str(tmp_path), 10, image_size=size, seed=2, batch=10)
@@ -185,7 +185,7 @@ def test_generator_depth_matches_an_independent_rendering(tmp_path):
 
     png = np.asarray(Image.open(tmp_path / "train" / "depth" / "000000_depth.png"),
                      np.float64) / 65535.0
-    got = depth_from_png(png, synth.MIN_DEPTH, synth.MAX_DEPTH)
+    got = unit_to_depth(png, synth.MIN_DEPTH, synth.MAX_DEPTH)
     fg = png > 0
     assert fg.mean() > 0.2  # the head fills a good part of the image
     # Pixels whose four sub-pixels all see the head agree to the 16-bit precision.

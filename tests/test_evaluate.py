@@ -106,7 +106,7 @@ def test_coverage_counts_the_face_the_prediction_keeps():
     gt[:, 3:13, 3:13] = 1.0
     pred = np.full((2, 16, 16), 1.0, np.float32)
     pred[0, :, 8:] = r.max_depth + 2 * r.margin  # invalid right of column 8
-    cover = metrics.coverage(gt, pred, r.max_depth, r.margin).numpy()
+    cover = metrics.coverage(gt, pred, r).numpy()
     np.testing.assert_allclose(cover, [3 / 8, 1.0])
     row = {"side": 1.0, "side_std": 0.0, "mad": 1.0, "mad_std": 0.0, "mad_unit": 1.0,
            "mad_unit_std": 0.0, "n": 2}

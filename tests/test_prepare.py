@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfsym3d.data.prepare import crop_replicate, square_box
+from tfsym3d.data.prepare import square_box
+from tfsym3d.io.images import crop as crop_replicate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -23,7 +24,7 @@ def test_crop_replicates_the_border_outside_the_photo():
     np.testing.assert_array_equal(got, want)
     inside = crop_replicate(image, (1, 0, 2, 2))[..., 0]
     np.testing.assert_array_equal(inside, [[1, 2], [5, 6]])
-    with pytest.raises(ValueError, match="empty box"):
+    with pytest.raises(ValueError, match="empty crop box"):
         crop_replicate(image, (0, 0, 0, 3))
 
 
@@ -63,11 +64,13 @@ def test_prepare_celeba(tmp_path):
     for split, name in (("train", "000001"), ("val", "000002"), ("test", "000003")):
         with Image.open(out / split / f"{name}.png") as im:
             assert im.size == (32, 32) and im.mode == "RGB"
-    # The crop of 000001 is the photo's box resized (checked at a corner pixel).
+    # The crop of 000001 is the photo's box resized as Pillow does (its 8-bit arithmetic
+    # rounds differently from the float resize every reader uses: at most 1 apart).
     with Image.open(photos / "000001.jpg") as im:
         src = np.asarray(im.convert("RGB"))
     want = np.asarray(Image.fromarray(src[5:45, 10:50]).resize((32, 32), Image.BILINEAR))
-    np.testing.assert_array_equal(np.asarray(Image.open(out / "train" / "000001.png")), want)
+    got = np.asarray(Image.open(out / "train" / "000001.png"))
+    assert np.abs(got.astype(int) - want).max() <= 1
 
 
 def test_prepare_cats(tmp_path):

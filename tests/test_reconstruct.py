@@ -10,44 +10,47 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfsym3d import reconstruct as rec
+from tfsym3d.io.depth import depth_png16
+from tfsym3d.io.images import centre_box
+from tfsym3d.reconstruct import inference, inputs, mesh, outputs, pictures, reconstruct_images
 from tfsym3d.renderer import Renderer
 
 S = 64  # configs/tiny.yaml
-TRIM = rec.BORDER_TRIM
+TRIM = mesh.BORDER_TRIM
 
 
 def test_face_box_is_scaled_square_moved_down():
     # Box 40x40 at (10, 20): centre (30, 40) moves down 0.1 * 40 = 4; side 1.6 * 40 = 64.
-    assert rec.face_box((10, 20, 40, 40), 1.6, 0.1) == pytest.approx((-2, 12, 64, 64))
+    assert inputs.face_box((10, 20, 40, 40), 1.6, 0.1) == pytest.approx((-2, 12, 64, 64))
     # The longer side sets the square.
-    assert rec.face_box((0, 0, 20, 10), 1.0, 0.0) == pytest.approx((0, -5, 20, 20))
+    assert inputs.face_box((0, 0, 20, 10), 1.0, 0.0) == pytest.approx((0, -5, 20, 20))
 
 
 def test_unique_names():
-    assert rec.unique_names(["a/x.png", "b/x.jpg", "x_2.png", "c/y.png"]) == [
+    assert inputs.unique_names(["a/x.png", "b/x.jpg", "x_2.png", "c/y.png"]) == [
         "x", "x_2", "x_2_2", "y"]
 
 
 def test_centre_box():
-    assert rec.centre_box(60, 100) == (20, 0, 60, 60)
-    assert rec.centre_box(101, 50) == (0, 25, 50, 50)
+    assert centre_box(60, 100) == (20, 0, 60, 60)
+    assert centre_box(101, 50) == (0, 25, 50, 50)
 
 
 def test_colormap_and_depth_encoding():
-    assert rec.colormap(0.0) == pytest.approx(rec.MAGMA[0])
-    assert rec.colormap(1.0) == pytest.approx(rec.MAGMA[-1])
+    assert pictures.colormap(0.0) == pytest.approx(pictures.MAGMA[0])
+    assert pictures.colormap(1.0) == pytest.approx(pictures.MAGMA[-1])
     # Halfway between the first two anchors (5 intervals).
-    assert rec.colormap(0.1) == pytest.approx((rec.MAGMA[0] + rec.MAGMA[1]) / 2, abs=1e-6)
+    magma = pictures.MAGMA
+    assert pictures.colormap(0.1) == pytest.approx((magma[0] + magma[1]) / 2, abs=1e-6)
     d = np.array([0.9, 1.0, 1.1, 1.2])
-    assert rec.depth_png16(d, 0.9, 1.1).tolist() == [65535, 32768, 0, 0]
+    assert depth_png16(d, 0.9, 1.1).tolist() == [65535, 32768, 0, 0]
 
 
 def test_mesh_layout_matches_the_camera_and_faces_the_viewer():
     r = Renderer(S)
     depth = np.full([S, S], 1.05, np.float32)
     depth[10, 20] = 0.95
-    v, f, uv = rec.mesh_arrays(depth, r)
+    v, f, uv = mesh.mesh_arrays(depth, r)
     n = S - 2 * TRIM
     assert v.shape == (n * n, 3) and f.shape == (2 * (n - 1) ** 2, 3) and uv.shape == (n * n, 2)
     # Pixel (row 10, col 20) -> vertex (10 - TRIM) * n + (20 - TRIM): x right, y up,
@@ -58,7 +61,7 @@ def test_mesh_layout_matches_the_camera_and_faces_the_viewer():
                                  abs=1e-6)
     assert uv[k] == pytest.approx([(20 - TRIM + 0.5) / n, 1 - (10 - TRIM + 0.5) / n])
     # A flat depth: every triangle's normal points at the viewer (+z).
-    flat, faces, _ = rec.mesh_arrays(np.ones([S, S], np.float32), r)
+    flat, faces, _ = mesh.mesh_arrays(np.ones([S, S], np.float32), r)
     a, b, cc = flat[faces[:, 0]], flat[faces[:, 1]], flat[faces[:, 2]]
     normals = np.cross(b - a, cc - a)
     assert (normals[:, 2] > 0).all()
@@ -68,8 +71,8 @@ def test_no_face_found_is_an_input_error(tmp_path):
     pytest.importorskip("cv2")
     path = tmp_path / "blank.png"
     Image.fromarray(np.full((120, 160, 3), 128, np.uint8)).save(path)
-    with pytest.raises(rec.InputError, match="no face found"):
-        rec.prepare(str(path), S, rec.FaceDetector())
+    with pytest.raises(inputs.InputError, match="no face found"):
+        inputs.prepare(str(path), S, inputs.FaceDetector())
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +121,7 @@ def test_cli_processes_the_good_files_and_names_the_bad(reconstructed, capsys):
     for name in ("b", "c", "rotated"):
         assert expected <= set(os.listdir(out / name)), name
     sheet = Image.open(out / "contact_sheet.png")
-    assert sheet.size == (len(rec.SHEET_COLUMNS) * S, 3 * S)
+    assert sheet.size == (len(pictures.SHEET_COLUMNS) * S, 3 * S)
     html = (out / "index.html").read_text()
     for name in ("b", "c", "rotated"):
         assert f"{name}/mesh.glb.js" in html and f"{name}/rotate.gif" in html
@@ -173,8 +176,8 @@ def test_gifs_have_the_expected_frames(reconstructed):
     out, _ = reconstructed
     for name, width in (("rotate.gif", 2 * S), ("relight.gif", S)):
         gif = Image.open(out / "b" / name)
-        assert gif.n_frames == rec.GIF_FRAMES
-        assert gif.size == (width * rec.GIF_SCALE, S * rec.GIF_SCALE)
+        assert gif.n_frames == inference.GIF_FRAMES
+        assert gif.size == (width * outputs.GIF_SCALE, S * outputs.GIF_SCALE)
 
 
 def test_python_api_gives_the_numbers_in_the_files(reconstructed, model_run, photos):
@@ -182,19 +185,19 @@ def test_python_api_gives_the_numbers_in_the_files(reconstructed, model_run, pho
 
     out, _ = reconstructed
     model = load_model(model_run)
-    x = rec.prepare(str(photos / "b.png"), S)
-    maps = rec.reconstruct_images(model, x[None], animations=False)
+    x = inputs.prepare(str(photos / "b.png"), S)
+    maps = reconstruct_images(model, x[None], animations=False)
     assert np.allclose(np.load(out / "b" / "canon_depth.npy"), maps["canon_depth"][0],
                        atol=1e-5)
     assert np.allclose(np.load(out / "b" / "recon_depth.npy"), maps["recon_depth"][0],
                        atol=1e-5)
     params = json.loads((out / "b" / "params.json").read_text())
-    assert params["light"]["ambient"] == pytest.approx(float(maps["light_ambient"][0]),
+    assert params["light"]["ambient"] == pytest.approx(float(maps["canon_light_a"][0, 0]),
                                                        abs=1e-5)
     assert [params["view"]["rotation_degrees"][k] for k in ("x_pitch", "y_yaw", "z_roll")] \
-        == pytest.approx(maps["view_rotation_degrees"][0].tolist(), abs=1e-4)
+        == pytest.approx(np.degrees(maps["view"][0, :3]).tolist(), abs=1e-4)
     depth16 = np.asarray(Image.open(out / "b" / "canon_depth16.png"))
-    assert depth16 == pytest.approx(rec.depth_png16(maps["canon_depth"][0], 0.9, 1.1), abs=1)
+    assert depth16 == pytest.approx(depth_png16(maps["canon_depth"][0], 0.9, 1.1), abs=1)
 
 
 def test_viewer_parses_the_glb(reconstructed):

@@ -21,8 +21,8 @@ COMMANDS = {
     "synth": ("tfsym3d.data.synth", "Render a synthetic face dataset with ground truth."),
     "train": ("tfsym3d.train", "Train a model from a YAML config (resumes a run_dir)."),
     "evaluate": ("tfsym3d.evaluate_cli", "SIDE/MAD of a checkpoint and the baselines."),
-    "reconstruct": ("tfsym3d.reconstruct", "Photos -> depth, normals, albedo, mesh, GIFs."),
-    "export": ("export.cli", "SavedModel (TF Serving), TFLite and ONNX export."),
+    "reconstruct": ("tfsym3d.reconstruct.cli", "Photos -> depth, normals, albedo, mesh, GIFs."),
+    "export": ("tfsym3d.export.cli", "SavedModel (TF Serving), TFLite and ONNX export."),
     "prepare-tfrecords": ("tfsym3d.data.tfrecords", "A dataset folder as sharded TFRecords."),
     "convert-official": ("tfsym3d.official", "Convert the authors' PyTorch checkpoints."),
 }
@@ -92,8 +92,8 @@ def run(argv=None):
     if name not in COMMANDS:
         print(f"tfsym3d: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
-    if not verbose:
-        quiet_tensorflow()
+    if not verbose and not {"--help", "-h", "--helpfull"} & set(argv[2:]):
+        quiet_tensorflow()  # --help lists flags without importing TensorFlow
     module = _load(name)
     if module is None:
         print(f"tfsym3d {name}: not implemented yet in this version", file=sys.stderr)

@@ -116,14 +116,8 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
     import tensorflow as tf
 
     from tfsym3d import metrics
-    from tfsym3d.data.folder import (
-        _crop,
-        load_depth_png,
-        load_rgb,
-        pair_stem,
-        paired_files,
-        split_dir,
-    )
+    from tfsym3d.data.folder import pair_stem, paired_files, read_pair, split_dir
+    from tfsym3d.io.images import resize
     from tfsym3d.renderer import Renderer
 
     folder = split_dir(data, split)
@@ -138,10 +132,9 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
     names, images, depths, skipped = [], [], [], []
     for image_path, depth_path in pairs:
         try:
-            # The same crop and resize as the training pipeline.
-            im = tf.image.resize(_crop(load_rgb(image_path), cfg.crop), [s, s]).numpy()
-            d = _crop(load_depth_png(depth_path), cfg.crop)
-            d = tf.image.resize(d[..., None], [s, s]).numpy()[..., 0]
+            # The same reading, crop and resize as the training pipeline.
+            im, d = read_pair(image_path, depth_path, cfg.crop, *gt_range)
+            im, d = resize(im, s).numpy(), resize(d[..., None], s, None).numpy()[..., 0]
         except Exception as err:  # noqa: BLE001 - any decoding failure skips the file
             skipped.append((image_path, f"{type(err).__name__}: {err}"))
             print(f"tfsym3d evaluate: skipping {image_path}: {type(err).__name__}: {err}",
@@ -149,7 +142,7 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
             continue
         names.append(pair_stem(image_path))
         images.append(im)
-        depths.append(metrics.depth_from_png(d, *gt_range))
+        depths.append(d)
     if not names:
         raise ValueError(f"{folder}: no readable image/depth pair")
     images = np.stack(images).astype(np.float32)

@@ -13,6 +13,8 @@ import os
 import keras
 import tensorflow as tf
 
+from tfsym3d.io.images import to_unit
+
 EPS = 1e-7
 
 
@@ -127,7 +129,7 @@ class PerceptualLoss:
 
     def normalise(self, im):
         """[-1, 1] RGB -> the input the VGG16 weights expect."""
-        x = im / 2.0 + 0.5
+        x = to_unit(im)
         if self.preprocess == "torch":
             return (x - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
         return x[..., ::-1] * 255.0 - [103.939, 116.779, 123.68]

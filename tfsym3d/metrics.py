@@ -28,19 +28,19 @@ def gt_foreground(depth_gt):
     return tf.cast(depth_gt < far, tf.float32)
 
 
-def evaluation_mask(depth_gt, recon_depth, max_depth, margin):
+def evaluation_mask(depth_gt, recon_depth, renderer):
     """The SIDE/MAD mask [B, H, W] described in the module docstring."""
-    valid = tf.cast(recon_depth < max_depth + margin, tf.float32)
+    valid = renderer.seen(recon_depth)
     return erode(gt_foreground(depth_gt)) * erode(valid)
 
 
-def coverage(depth_gt, recon_depth, max_depth, margin):
+def coverage(depth_gt, recon_depth, renderer):
     """Share [B] of the eroded ground-truth foreground that the SIDE/MAD mask keeps.
 
     Near 1 when the prediction covers the face. A prediction whose valid region
     collapses (e.g. a view rotated to the range's end) scores SIDE/MAD over the few
     pixels left, which is not comparable with a full-coverage score."""
-    return _coverage(depth_gt, evaluation_mask(depth_gt, recon_depth, max_depth, margin))
+    return _coverage(depth_gt, evaluation_mask(depth_gt, recon_depth, renderer))
 
 
 def _coverage(depth_gt, mask):
@@ -72,14 +72,6 @@ def mad(normal_pred, normal_gt, mask):
     return tf.reduce_sum(angle * mask, axis=[1, 2]) / count
 
 
-def depth_from_png(values, min_depth, max_depth):
-    """Synface-layout depth PNG values in [0, 1] (1 = near) -> depth in camera units.
-
-    (1 - p) * 2 - 1 maps to [-1, 1], then the canonical depth rescaling."""
-    t = (1.0 - values) * 2.0 - 1.0
-    return (1.0 + t) / 2.0 * max_depth + (1.0 - t) / 2.0 * min_depth
-
-
 def depth_errors(recon_depth, depth_gt, renderer):
     """SIDE (x1) and MAD (degrees) per image of recon_depth against depth_gt.
 
@@ -96,7 +88,7 @@ def depth_errors(recon_depth, depth_gt, renderer):
       {"side", "mad", "mad_unit", "coverage"}: each [B] (coverage: see `coverage`, from
       the same mask).
     """
-    mask = evaluation_mask(depth_gt, recon_depth, renderer.max_depth, renderer.margin)
+    mask = evaluation_mask(depth_gt, recon_depth, renderer)
     errors = {"side": side(recon_depth, depth_gt, mask)}
     for name, normalisation in (("mad", "authors"), ("mad_unit", "unit")):
         errors[name] = mad(renderer.get_normal_from_depth(recon_depth, normalisation),

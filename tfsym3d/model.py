@@ -8,22 +8,54 @@ Depth and albedo are also flipped horizontally and must explain the image too
 plain and flipped reconstructions (probable symmetry).
 
     model = Unsup3D(load_config("configs/tiny.yaml"))
-    out = model(images)   # images [B, H, W, 3] in [0, 1]; see Unsup3D.call
+    out = model(images)   # images [B, H, W, 3] in [0, 1] -> the OUTPUTS below
+
+The public output contract (OUTPUTS) is the same from `model(images)`,
+tfsym3d.reconstruct and every exported model: images in [0, 1], depth in camera units,
+angles in radians. Inside the model, images are in [-1, 1] (the networks' range); the
+dicts of `factors` and `decompose` are internal and keep that range.
 """
 
 import math
-import os
 
 import keras
 import tensorflow as tf
 
 from tfsym3d import losses, metrics
 from tfsym3d.config import Config
+from tfsym3d.io.images import from_unit, to_unit
 from tfsym3d.layers import ConfNet, EDDeconv, Encoder
-from tfsym3d.renderer import Renderer
+from tfsym3d.renderer import Renderer, lambertian
 from tfsym3d.renderer.xla import in_xla_context
 
 LOSS_NAMES = ("loss", "l1", "l1_flip", "perc", "perc_flip", "depth_sm")
+
+# The public outputs: name -> (shape with N images of S x S pixels, range, meaning).
+OUTPUTS = {
+    "canon_depth": ("[N,S,S]", "min_depth..max_depth", "canonical depth, camera units "
+                    "(z forward); the 2 border columns on each side hold border_depth"),
+    "canon_albedo": ("[N,S,S,3]", "0..1", "canonical albedo, RGB"),
+    "canon_normal": ("[N,S,S,3]", "-1..1", "unit normals of the canonical depth, camera "
+                     "space (x right, y down, z forward; pointing away from the camera)"),
+    "canon_shading": ("[N,S,S,1]", ">=0", "ambient + diffuse * max(0, n . d)"),
+    "canon_im": ("[N,S,S,3]", "0..1", "the albedo shaded (clipped to 0..1)"),
+    "canon_light_a": ("[N,1]", "min_amb_light..max_amb_light", "ambient light"),
+    "canon_light_b": ("[N,1]", "min_diff_light..max_diff_light", "diffuse light"),
+    "canon_light_d": ("[N,3]", "unit vector", "light direction (x, y, 1) normalised"),
+    "view": ("[N,6]", "radians / camera units", "rotation x, y, z (R = Rz Ry Rx about "
+             "(0, 0, rot_center_depth)) then translation x, y, z"),
+    "conf_sigma_l1": ("[N,S,S,2]", ">0", "L1 confidence sigmas: channel 0 plain, 1 flipped "
+                      "reconstruction (large = asymmetric / uncertain; ones without netC)"),
+    "conf_sigma_percl": ("[N,S/4,S/4,2]", ">0", "perceptual confidence sigmas"),
+    "recon_depth": ("[N,S,S]", "min_depth-margin..max_depth+margin", "depth seen from the "
+                    "input view; background = max_depth + margin"),
+    "recon_normal": ("[N,S,S,3]", "-1..1", "normals of recon_depth, camera space"),
+    "recon_im": ("[N,S,S,3]", "0..1", "the canonical image re-rendered from the view "
+                 "(0 where the surface is not seen)"),
+}
+# The re-rendering needs the rasterizer's segment-min on int64 keys, which TFLite and
+# ONNX do not run: only the SavedModel carries these.
+RECON_OUTPUTS = ("recon_depth", "recon_normal", "recon_im")
 
 
 @keras.saving.register_keras_serializable(package="tfsym3d")
@@ -86,7 +118,7 @@ class Unsup3D(keras.Model):
           conf_sigma_percl [B,H/4,W/4,2] (absent without netC).
         """
         cfg = self.cfg
-        x = tf.convert_to_tensor(images, tf.float32) * 2.0 - 1.0
+        x = from_unit(tf.convert_to_tensor(images, tf.float32))
         out = {"input_im": x}
 
         # Canonical depth: mean-centred, tanh, rescaled, border columns fixed.
@@ -131,8 +163,10 @@ class Unsup3D(keras.Model):
           canon_albedo [2B,H,W,3] in [-1,1]; canon_light_a, canon_light_b [2B,1];
           canon_light_d [2B,3]; canon_normal [2B,H,W,3]; canon_diffuse_shading
           [2B,H,W,1]; canon_shading [2B,H,W,1]; canon_im [2B,H,W,3]; view [2B,6];
-          recon_depth [2B,H,W]; recon_normal [2B,H,W,3]; recon_im [2B,H,W,3] (masked);
-          recon_mask [2B,H,W] (plain and flipped both valid); conf_sigma_l1
+          recon_depth [2B,H,W]; recon_normal [2B,H,W,3]; recon_render [2B,H,W,3] (the
+          re-rendering, unmasked); recon_seen [2B,H,W] (1 where its view sees the
+          surface); recon_im [2B,H,W,3] (recon_render masked by recon_mask, as the
+          losses see it); recon_mask [2B,H,W] (plain and flipped both seen); conf_sigma_l1
           [B,H,W,2] and conf_sigma_percl [B,H/4,W/4,2] (absent without netC);
           depth_sm (scalar).
         """
@@ -149,11 +183,10 @@ class Unsup3D(keras.Model):
         out.update(self.shade(out["canon_depth"], out["canon_albedo"], out["canon_light_a"],
                               out["canon_light_b"], out["canon_light_d"]))
         out.update(self._render(out["canon_depth"], out["canon_im"], out["view"]))
-        mask = out["recon_valid"]
-        both = tf.stop_gradient(mask[:b] * mask[b:])
+        seen = out["recon_seen"]
+        both = tf.stop_gradient(seen[:b] * seen[b:])
         out["recon_mask"] = tf.concat([both, both], 0)
-        out["recon_im"] = out["recon_im"] * out["recon_mask"][..., None]
-        del out["recon_valid"]
+        out["recon_im"] = out["recon_render"] * out["recon_mask"][..., None]
         return out
 
     def shade(self, canon_depth, canon_albedo, light_a, light_b, light_d):
@@ -166,12 +199,11 @@ class Unsup3D(keras.Model):
           [B,H,W,1]; canon_im [B,H,W,3] in [-1,1] (albedo times shading).
         """
         normal = self.renderer.get_normal_from_depth(canon_depth)
-        diffuse = tf.maximum(tf.reduce_sum(normal * light_d[:, None, None, :], axis=-1,
-                                           keepdims=True), 0.0)
-        shading = light_a[:, None, None, :] + light_b[:, None, None, :] * diffuse
+        diffuse, shading = lambertian(normal, light_d, light_a[:, 0], light_b[:, 0])
+        diffuse, shading = diffuse[..., None], shading[..., None]
         if not self.cfg.use_lighting:
             shading = tf.ones_like(shading)
-        canon_im = (canon_albedo / 2.0 + 0.5) * shading * 2.0 - 1.0
+        canon_im = from_unit(to_unit(canon_albedo) * shading)
         return {"canon_normal": normal, "canon_diffuse_shading": diffuse,
                 "canon_shading": shading, "canon_im": canon_im}
 
@@ -184,8 +216,8 @@ class Unsup3D(keras.Model):
         return {
             "recon_depth": recon_depth,
             "recon_normal": r.get_normal_from_depth(recon_depth),
-            "recon_im": r.grid_sample(canon_im, grid),
-            "recon_valid": tf.cast(recon_depth < r.background_depth, tf.float32),
+            "recon_render": r.grid_sample(canon_im, grid),
+            "recon_seen": r.seen(recon_depth),
         }
 
     def symmetry_line(self, out):
@@ -198,7 +230,7 @@ class Unsup3D(keras.Model):
           out: a decomposition (see `decompose`).
 
         Returns:
-          [B, H, W, 3] in [-1, 1].
+          [B, H, W, 3] in [0, 1].
         """
         x = out["input_im"]
         b = tf.shape(x)[0]
@@ -208,31 +240,42 @@ class Unsup3D(keras.Model):
         recon_depth, view = out["recon_depth"][:b], out["view"][:b]
         grid = self.renderer.get_inv_warped_2d_grid(recon_depth, view)
         line = self.renderer.grid_sample(axis, grid) * out["recon_mask"][:b, ..., None]
-        green = tf.constant([-1.0, 1.0, -1.0])
-        return 0.5 * line * green + (1.0 - 0.5 * line) * x
+        green = tf.constant([0.0, 1.0, 0.0])
+        return tf.clip_by_value(0.5 * line * green + (1.0 - 0.5 * line) * to_unit(x), 0.0,
+                                1.0)
 
     def call(self, images, training=False):
-        """Decomposes images [B, H, W, 3] in [0, 1] (the plain half only).
+        """Decomposes images [B, H, W, 3] in [0, 1]: the public OUTPUTS (the plain half)."""
+        return self.public_outputs(self.decompose(images, training=training))
 
-        Returns a dict: canon_depth [B,H,W], canon_albedo [B,H,W,3], canon_normal
-        [B,H,W,3], canon_shading [B,H,W,1], canon_im [B,H,W,3], canon_light_a [B,1],
-        canon_light_b [B,1], canon_light_d [B,3], view [B,6] (radians, camera units),
-        conf_sigma_l1 [B,H,W,2], conf_sigma_percl [B,H/4,W/4,2] (channel 0 plain,
-        1 flipped; ones without netC), recon_depth [B,H,W], recon_normal [B,H,W,3],
-        recon_im [B,H,W,3] (in [-1, 1], zero where invalid).
-        """
-        full = self.decompose(images, training=training)
-        b = tf.shape(full["input_im"])[0]
-        keys = ("canon_depth", "canon_albedo", "canon_normal", "canon_shading", "canon_im",
-                "canon_light_a", "canon_light_b", "canon_light_d", "view", "recon_depth",
-                "recon_normal", "recon_im")
-        out = {k: full[k][:b] for k in keys}
-        s = self.cfg.image_size
-        ones = tf.ones_like(full["input_im"][..., :2])
-        out["conf_sigma_l1"] = full.get("conf_sigma_l1", ones)
-        out["conf_sigma_percl"] = full.get("conf_sigma_percl",
-                                           tf.image.resize(ones, [s // 4, s // 4]))
-        return out
+    def infer(self, images, with_recon=True):
+        """The public OUTPUTS without the flipped half (what exports run): images
+        [B, H, W, 3] in [0, 1]; with_recon False leaves out RECON_OUTPUTS (and the
+        rasterizer)."""
+        out = self.factors(images, training=False)
+        out.update(self.shade(out["canon_depth"], out["canon_albedo"], out["canon_light_a"],
+                              out["canon_light_b"], out["canon_light_d"]))
+        if with_recon:
+            out.update(self._render(out["canon_depth"], out["canon_im"], out["view"]))
+        return self.public_outputs(out)
+
+    def public_outputs(self, out):
+        """The public OUTPUTS of an internal dict (decompose's, or factors + shade [+
+        _render]): the first B images, images mapped to [0, 1], ones for the sigmas
+        without netC. The re-rendering keys appear when `out` has them."""
+        b = tf.shape(out["input_im"])[0]
+        pub = {k: out[k][:b] for k in OUTPUTS if k in out and k != "recon_im"}
+        pub["canon_albedo"] = to_unit(pub["canon_albedo"])
+        pub["canon_im"] = tf.clip_by_value(to_unit(pub["canon_im"]), 0.0, 1.0)
+        if "recon_render" in out:
+            pub["recon_im"] = tf.clip_by_value(to_unit(out["recon_render"][:b]), 0.0, 1.0) \
+                * out["recon_seen"][:b, ..., None]
+        if self.netC is None:
+            s = self.cfg.image_size
+            ones = tf.ones_like(out["input_im"][..., :2])
+            pub["conf_sigma_l1"] = ones
+            pub["conf_sigma_percl"] = tf.image.resize(ones, [s // 4, s // 4])
+        return {k: pub[k] for k in OUTPUTS if k in pub}
 
     # ----------------------------------------------------------------------------------
     # Losses and the Keras training protocol
@@ -409,12 +452,3 @@ def build(model):
     s = model.cfg.image_size
     model(tf.zeros([1, s, s, 3]))
     return model
-
-
-def load_model(path, **overrides):
-    """Loads a model from a run directory (its latest checkpoint), a checkpoint prefix or a
-    `.keras` file written by `model.save`. Raises FileNotFoundError naming the path when
-    there is nothing to load, ValueError when the file is not a tfsym3d model."""
-    from tfsym3d import checkpoints  # the run-directory layout lives with training
-
-    return checkpoints.load_model(os.fspath(path), **overrides)

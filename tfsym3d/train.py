@@ -12,7 +12,6 @@ chief writes the run directory. A non-finite loss stops the run with an error an
 the last good checkpoint as it was.
 """
 
-import math
 import os
 import shutil
 import sys
@@ -137,6 +136,13 @@ def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, ca
     import tensorflow as tf
 
     from tfsym3d import checkpoints
+    from tfsym3d.callbacks import (
+        EpochCheckpoint,
+        ImageSummaries,
+        NonFiniteGuard,
+        SkippedFiles,
+        TensorBoard,
+    )
     from tfsym3d.data import SkipCounter
     from tfsym3d.model import Unsup3D, build
 
@@ -194,131 +200,3 @@ def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, ca
         raise NonFiniteLoss(f"loss became {value} at epoch {epoch + 1}, step {step + 1}; "
                             f"stopped without saving. Last good checkpoint: {last}")
     return model, history
-
-
-def _callback_base(name="Callback"):
-    """keras.callbacks.<name>, imported when the class using it is defined."""
-    import keras
-
-    return getattr(keras.callbacks, name)
-
-
-class NonFiniteGuard(_callback_base()):
-    """Stops training at the first non-finite loss and remembers where."""
-
-    def __init__(self):
-        super().__init__()
-        self.bad = None
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        value = float((logs or {}).get("loss", 0.0))
-        if not math.isfinite(value) and self.bad is None:
-            self.bad = (self.epoch, batch, value)
-            self.model.stop_training = True
-
-
-class EpochCheckpoint(_callback_base()):
-    """Keeps model.epoch in step with fit and saves a checkpoint after each good epoch."""
-
-    def __init__(self, model, manager, guard):
-        super().__init__()
-        self.unsup3d, self.manager, self.guard = model, manager, guard
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.unsup3d.epoch.assign(epoch)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.guard.bad is not None:
-            return
-        self.unsup3d.epoch.assign(epoch + 1)
-        self.manager.save()
-
-
-class TensorBoard(_callback_base("TensorBoard")):
-    """Keras' TensorBoard callback, with the epoch scalars always written.
-
-    With update_freq = N steps, Keras keeps tf.summary.record_if(step % N == 0) active for
-    the whole of fit, so its epoch summaries were only written when an epoch happened to
-    end on a multiple of N (seen with log_freq 500: the train and validation event files
-    held no scalar at all)."""
-
-    def _log_epoch_metrics(self, epoch, logs):
-        import tensorflow as tf
-
-        with tf.summary.record_if(True):
-            super()._log_epoch_metrics(epoch, logs)
-
-
-class SkippedFiles(_callback_base()):
-    """Reports the files the pipeline skipped during each epoch."""
-
-    def __init__(self, counter):
-        super().__init__()
-        self.counter = counter
-
-    def on_epoch_end(self, epoch, logs=None):
-        skipped = self.counter.take()
-        if skipped:
-            print(f"epoch {epoch + 1}: skipped {len(skipped)} unreadable file(s)",
-                  file=sys.stderr)
-
-
-class ImageSummaries(_callback_base()):
-    """TensorBoard image grids of a fixed batch after every epoch: input, reconstruction,
-    flipped reconstruction, canonical depth / normal / albedo / image, confidence."""
-
-    def __init__(self, model, dataset, log_dir, max_images=8):
-        super().__init__()
-        import tensorflow as tf
-
-        self.unsup3d = model
-        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images"))
-        self.dataset, self.max_images = dataset, max_images
-        self.batch = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        import tensorflow as tf
-
-        if self.batch is None:
-            data = next(iter(self.dataset))
-            images = data[0] if isinstance(data, tuple) else data
-            self.batch = images[:self.max_images]
-        # TensorBoard's record_if(step % log_freq == 0) is active during fit: override it.
-        with self.writer.as_default(step=epoch + 1), tf.summary.record_if(True):
-            for name, grid in visual_grids(self.unsup3d, self.batch).items():
-                tf.summary.image(name, grid, max_outputs=self.max_images)
-        self.writer.flush()
-
-
-def visual_grids(model, images):
-    """Images in [0, 1] for TensorBoard: a dict name -> [B, H, W, 3]."""
-    import tensorflow as tf
-
-    out = model.decompose(images, training=False)
-    b = tf.shape(images)[0]
-    cfg = model.cfg
-
-    def im(x):
-        return tf.clip_by_value(x / 2.0 + 0.5, 0.0, 1.0)
-
-    def depth(d):
-        d = (d - cfg.min_depth) / (cfg.max_depth - cfg.min_depth)
-        return tf.tile(tf.clip_by_value(d, 0.0, 1.0)[..., None], [1, 1, 1, 3])
-
-    grids = {
-        "input": images, "symmetry_line": im(model.symmetry_line(out)),
-        "recon": im(out["recon_im"][:b]),
-        "recon_flip": im(out["recon_im"][b:]), "canon_depth": depth(out["canon_depth"][:b]),
-        "canon_normal": im(out["canon_normal"][:b]), "canon_albedo": im(out["canon_albedo"][:b]),
-        "canon_im": im(out["canon_im"][:b]), "recon_depth": depth(out["recon_depth"][:b]),
-    }
-    for key in ("conf_sigma_l1", "conf_sigma_percl"):
-        if key in out:
-            conf = 1.0 / (1.0 + out[key])
-            for i, half in enumerate(("", "_flip")):
-                grids[f"conf_{key[11:]}{half}"] = tf.tile(conf[..., i:i + 1], [1, 1, 1, 3])
-    return grids

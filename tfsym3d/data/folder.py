@@ -1,6 +1,6 @@
 """tf.data pipelines for image folders and paired image+depth data (the authors' layout).
 
-Image folders: DIR/{train,val,test}/**/*.{png,jpg,jpeg,bmp,webp}.
+Image folders: DIR/{train,val,test}/**/*.{png,jpg,jpeg,bmp,gif,webp,tif,tiff}.
 Paired data:   DIR/{train,val,test}/image/NAME_image.png with
                DIR/{train,val,test}/depth/NAME_depth.png (16-bit, 1 = near).
 
@@ -9,9 +9,11 @@ records carry the files' bytes and go through the same decoding. Under a multi-w
 strategy each worker reads its own shards (AutoShardPolicy.FILE); folders of files are
 sharded by element (DATA).
 
-Images are decoded with Pillow (any mode to RGB, 16-bit and palette images, EXIF
-orientation honoured), optionally cropped, resized bilinearly to image_size and, in
-training, flipped horizontally at random. A file (or record, or shard) that cannot be
+Images are read, cropped and resized by tfsym3d.io.images (the path every command
+shares: Pillow decoding with EXIF orientation, the config's crop with the border
+replicated, antialiased bilinear resizing) and, in training, flipped horizontally at
+random. Depth PNGs are read by tfsym3d.io.depth and cropped and resized like their
+images. A file (or record, or shard) that cannot be
 decoded is skipped with one warning line naming it and counted (`SkipCounter`); it never
 stops an epoch.
 """
@@ -23,9 +25,11 @@ import threading
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, ImageOps
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+from tfsym3d.io import images
+from tfsym3d.io.depth import read_depth_png, unit_to_depth
+from tfsym3d.io.images import IMAGE_EXTENSIONS
+
 SPLITS = ("train", "val", "test")
 
 
@@ -72,54 +76,19 @@ def split_dir(root, split):
     raise ValueError(f"{root}: no '{split}' folder (expected {root}/{{train,val,test}})")
 
 
-def load_rgb(path):
-    """Reads an image file (a path or a file object) as float32 RGB in [0, 1], [H, W, 3].
-    Raises on failure."""
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-            arr = np.asarray(im, dtype=np.float32)
-            arr = arr / (65535.0 if arr.max() > 255 else 255.0)
-            return np.repeat(arr[..., None], 3, axis=2).clip(0, 1)
-        im = im.convert("RGB")
-        return np.asarray(im, dtype=np.float32) / 255.0
-
-
-def load_depth_png(path):
-    """Reads a synface-layout depth PNG (a path or a file object) as float32 in [0, 1],
-    [H, W] (16-bit or 8-bit)."""
-    with Image.open(path) as im:
-        arr = np.asarray(im, dtype=np.float32)
-        scale = 65535.0 if (im.mode.startswith("I") or arr.max() > 255) else 255.0
-    if arr.ndim == 3:
-        arr = arr[..., 0]
-    return arr / scale
-
-
-def crop_box(shape, crop):
-    """(top, left, height, width) of a crop: None (whole image), an int (centre square)
-    or [x0, y0, w, h]."""
-    h, w = shape[:2]
-    if crop is None:
-        return 0, 0, h, w
-    if isinstance(crop, int):
-        side = min(crop, h, w)
-        return (h - side) // 2, (w - side) // 2, side, side
-    x0, y0, cw, ch = (int(c) for c in crop)
-    return y0, x0, ch, cw
-
-
-def _crop(arr, crop):
-    top, left, ch, cw = crop_box(arr.shape, crop)
-    arr = arr[top:top + ch, left:left + cw]
-    if arr.size == 0:
-        raise ValueError(f"crop {crop} leaves nothing of a {arr.shape} image")
-    return np.ascontiguousarray(arr, dtype=np.float32)
-
-
-def _resize(im, size):
-    """Bilinear resize of [h, w, C] (any h, w) to [size, size, C], in the graph."""
-    return tf.image.resize(im, [size, size], method="bilinear")
+def read_pair(image_source, depth_source, crop, min_depth, max_depth):
+    """An image and its ground-truth depth, read and cropped alike (not yet resized):
+    (image [h, w, 3] in [0, 1], depth [h, w] in camera units). The sources are paths or
+    file objects; raises on failure (InputError when the two sizes differ)."""
+    image = images.read(image_source)
+    p = read_depth_png(depth_source)
+    if p.shape != image.shape[:2]:
+        raise images.InputError(f"depth map {p.shape[1]}x{p.shape[0]} does not match its "
+                                f"image {image.shape[1]}x{image.shape[0]}")
+    box = images.crop_box(image.shape[0], image.shape[1], crop)
+    depth = unit_to_depth(images.crop(p, box), min_depth, max_depth)
+    return (np.ascontiguousarray(images.crop(image, box), np.float32),
+            np.ascontiguousarray(depth, np.float32))
 
 
 def _opened(name, blob):
@@ -167,7 +136,9 @@ def image_dataset(root, split, image_size=64, crop=None, batch_size=64, training
 
     def decode(name, blob):
         try:
-            return _crop(load_rgb(_opened(name, blob)), crop), True
+            image = images.read(_opened(name, blob))
+            box = images.crop_box(image.shape[0], image.shape[1], crop)
+            return np.ascontiguousarray(images.crop(image, box), np.float32), True
         except Exception as err:  # noqa: BLE001 - any unreadable file is skipped
             counter.skip(name.decode(), f"{type(err).__name__}: {err}")
             return np.zeros((1, 1, 3), np.float32), False
@@ -176,23 +147,18 @@ def image_dataset(root, split, image_size=64, crop=None, batch_size=64, training
         im, ok = tf.numpy_function(decode, [name, blob], [tf.float32, tf.bool])
         im.set_shape([None, None, 3])
         ok.set_shape([])
-        return _resize(im, image_size), ok
+        return images.resize(im, image_size), ok
 
-    ds = _decode_in_parallel(ds, load, training, seed)
-    ds = ds.filter(_decoded).map(_drop_flag)
-    if training and random_flip:
-        ds = _random_flips(ds, seed)
-    return _batched(ds, batch_size, training if drop_remainder is None else drop_remainder,
-                    None if repeat else count, folder, policy)
+    return _decoded_batches(ds, load, training, seed, random_flip, batch_size,
+                            drop_remainder, None if repeat else count, folder, policy)
 
 
 def paired_files(root, split):
     """[(image_path, depth_path)] of a paired split; ValueError if missing or empty.
     split "" takes root as the split folder."""
     folder = split_dir(root, split) if split else root
-    images = list_images(os.path.join(folder, "image"))
     pairs = []
-    for path in images:
+    for path in list_images(os.path.join(folder, "image")):
         depth = os.path.join(folder, "depth", f"{pair_stem(path)}_depth.png")
         if not os.path.isfile(depth):
             raise ValueError(f"{path}: no matching depth file {depth}")
@@ -211,8 +177,6 @@ def paired_dataset(root, split, image_size=64, crop=None, batch_size=64, trainin
                    max_depth=1.1, repeat=False, drop_remainder=None, random_flip=True):
     """Batches of (images [B, S, S, 3] in [0, 1], depth_gt [B, S, S] in camera units)
     from a paired split (files or TFRecord shards)."""
-    from tfsym3d.metrics import depth_from_png
-
     folder = split_dir(root, split)
     counter = counter or SkipCounter()
     ds, count, policy = _source(folder, True, counter, training, seed, shuffle_buffer,
@@ -220,9 +184,8 @@ def paired_dataset(root, split, image_size=64, crop=None, batch_size=64, trainin
 
     def decode(image_name, image_blob, depth_name, depth_blob):
         try:
-            im = _crop(load_rgb(_opened(image_name, image_blob)), crop)
-            depth = _crop(load_depth_png(_opened(depth_name, depth_blob)), crop)
-            return im, depth_from_png(depth, min_depth, max_depth).astype(np.float32), True
+            return (*read_pair(_opened(image_name, image_blob), _opened(depth_name, depth_blob),
+                               crop, min_depth, max_depth), True)
         except Exception as err:  # noqa: BLE001
             counter.skip(image_name.decode(), f"{type(err).__name__}: {err}")
             return np.zeros((1, 1, 3), np.float32), np.ones((1, 1), np.float32), False
@@ -233,14 +196,24 @@ def paired_dataset(root, split, image_size=64, crop=None, batch_size=64, trainin
         im.set_shape([None, None, 3])
         depth.set_shape([None, None])
         ok.set_shape([])
-        return _resize(im, image_size), _resize(depth[..., None], image_size)[..., 0], ok
+        return (images.resize(im, image_size),
+                images.resize(depth[..., None], image_size, None)[..., 0], ok)
 
+    return _decoded_batches(ds, load, training, seed, random_flip, batch_size,
+                            drop_remainder, None if repeat else count, folder, policy)
+
+
+def _decoded_batches(ds, load, training, seed, random_flip, batch_size, drop_remainder,
+                     count, where, shard_policy):
+    """The items of _source decoded by `load` (in parallel), the failed ones dropped,
+    flipped at random in training, batched (see _batched; drop_remainder None: in
+    training only)."""
     ds = _decode_in_parallel(ds, load, training, seed)
     ds = ds.filter(_decoded).map(_drop_flag)
     if training and random_flip:
         ds = _random_flips(ds, seed)
     return _batched(ds, batch_size, training if drop_remainder is None else drop_remainder,
-                    None if repeat else count, folder, policy)
+                    count, where, shard_policy)
 
 
 def _batched(ds, batch_size, drop_remainder, count=None, where=None, shard_policy=None):

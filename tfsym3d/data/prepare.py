@@ -1,29 +1,18 @@
-"""Dataset preparation helpers shared by scripts/prepare_*.py: face crops that may reach
-outside the photo, and the split layout.
+"""Dataset preparation helpers shared by scripts/prepare_*.py: square boxes around
+landmarks, the crops' files, the split layout and per-file failures.
 
-Boxes are (x0, y0, w, h) in pixels of the photo, x right, y down; parts of a box outside
-the photo are filled by replicating the border pixels (as the authors' CelebA crops).
+Boxes are (x0, y0, w, h) in pixels of the photo, x right, y down; photos are read and
+cropped by tfsym3d.io.images (parts of a box outside the photo replicate the border, as
+the authors' CelebA crops).
 """
 
 import os
 import sys
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 SPLIT_NAMES = {0: "train", 1: "val", 2: "test"}
-
-
-def crop_replicate(image, box):
-    """Crops image [H, W, C] (uint8 or float) to box (x0, y0, w, h) with integer
-    pixels; outside the photo the border is replicated. Returns [h, w, C]."""
-    x0, y0, w, h = (int(round(float(v))) for v in box)
-    if w <= 0 or h <= 0:
-        raise ValueError(f"empty box {box}")
-    height, width = image.shape[:2]
-    ys = np.clip(np.arange(y0, y0 + h), 0, height - 1)
-    xs = np.clip(np.arange(x0, x0 + w), 0, width - 1)
-    return image[ys[:, None], xs[None, :]]
 
 
 def square_box(points, scale=1.0):
@@ -36,16 +25,13 @@ def square_box(points, scale=1.0):
     return cx - side / 2.0, cy - side / 2.0, side, side
 
 
-def read_photo(path):
-    """A photo as uint8 RGB [H, W, 3], EXIF orientation applied. Raises on failure."""
-    with Image.open(path) as im:
-        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-
-
 def save_crop(crop, out_path, size):
-    """Resizes a crop [h, w, 3] to size x size (bilinear) and writes it."""
+    """Resizes a crop [h, w, 3] in [0, 1] to size x size (tfsym3d.io.images.resize, as
+    every reader does) and writes it as an 8-bit PNG."""
+    from tfsym3d.io.images import resize, to_uint8
+
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
-    Image.fromarray(crop).resize((size, size), Image.BILINEAR).save(out_path)
+    Image.fromarray(to_uint8(resize(crop, size).numpy())).save(out_path)
 
 
 class Failures:

@@ -39,9 +39,13 @@ import sys
 import numpy as np
 from absl import flags
 
+from tfsym3d.config import Config
+
 STYLES = ("faces", "eggs")
-MIN_DEPTH, MAX_DEPTH = 0.9, 1.1
-FOV, ROT_CENTER_DEPTH = 10.0, 1.0  # the camera (degrees) and the point views turn about
+# The camera is the default model's (tfsym3d.config.Config): fov in degrees, the depth
+# range and the point views turn about in camera units.
+MIN_DEPTH, MAX_DEPTH = Config.min_depth, Config.max_depth
+FOV, ROT_CENTER_DEPTH = Config.fov, Config.rot_center_depth
 RIM_DEPTH = 1.06  # depth of the head's edge; the face rises towards the camera from it
 LANDMARKS = {  # canonical (x, y) in [-1, 1], x right, y down
     "eye_outer_left": (-0.5, -0.12), "eye_inner_left": (-0.17, -0.12),
@@ -342,10 +346,12 @@ def render_batch(p, idx, size, seed, centre=True):
 def shading(p, idx, normal):
     """Lambertian shading of samples idx on their canonical normals [n, H, W, 3]:
     light_a + light_b * max(0, n . d), d the unit light direction: [n, H, W]."""
+    from tfsym3d.renderer import lambertian
+
     d = np.stack([p["light_dx"][idx], p["light_dy"][idx], np.ones(len(idx))], 1)
     d /= np.linalg.norm(d, axis=1, keepdims=True)
-    return p["light_a"][idx, None, None] + p["light_b"][idx, None, None] * np.clip(
-        np.einsum("bhwc,bc->bhw", normal, d), 0, None)
+    return lambertian(np.asarray(normal, np.float64), d, p["light_a"][idx],
+                      p["light_b"][idx])[1].numpy()
 
 
 def landmarks_canonical(p, i):
@@ -421,15 +427,6 @@ def read_settings(root):
         return json.load(f)
 
 
-def depth_to_png16(depth):
-    """Camera-unit depth (inf = background) -> uint16 PNG values, 1 = near, 0 = far."""
-    t = (2 * depth - MAX_DEPTH - MIN_DEPTH) / (MAX_DEPTH - MIN_DEPTH)
-    p = np.where(np.isfinite(depth), 1.0 - (t + 1.0) / 2.0, 0.0)
-    # Foreground must stay above 0 so that it differs from the background.
-    p = np.where(np.isfinite(depth), np.clip(p, 1.0 / 65535, 1.0), 0.0)
-    return np.round(p * 65535).astype(np.uint16)
-
-
 def split_bounds(num):
     """[(split, first, end)]: the sample indices [first, end) of each split of `num`
     (num >= 3: every split gets at least one sample)."""
@@ -451,6 +448,9 @@ def generate(out, num, image_size=64, seed=0, batch=64, centre=True, style="face
 
     from PIL import Image
 
+    from tfsym3d.io.depth import depth_png16
+    from tfsym3d.io.images import to_uint8
+
     rng = np.random.default_rng(seed)
     params = sample_params(rng, num, style, asymmetric)
     os.makedirs(out, exist_ok=True)
@@ -467,9 +467,10 @@ def generate(out, num, image_size=64, seed=0, batch=64, centre=True, style="face
             images, depth, landmarks, views = render_batch(params, idx, image_size, seed, centre)
             for k, i in enumerate(idx):
                 name = f"{i:06d}"
-                Image.fromarray((images[k] * 255 + 0.5).astype(np.uint8)).save(
+                Image.fromarray(to_uint8(images[k])).save(
                     os.path.join(out, split, "image", f"{name}_image.png"))
-                Image.fromarray(depth_to_png16(depth[k])).save(
+                Image.fromarray(depth_png16(depth[k], MIN_DEPTH, MAX_DEPTH,
+                                            np.isfinite(depth[k]))).save(
                     os.path.join(out, split, "depth", f"{name}_depth.png"))
                 row = {"name": name, "pitch": params["pitch"][i], "yaw": params["yaw"][i],
                        "roll": params["roll"][i], "tx": float(views[k, 3]),

@@ -142,7 +142,7 @@ class EDDeconv(keras.Model):
         self.stack = stack
         self.torch_sections = [("network", stack)]
 
-    # Export formulation (export.graph.use_export_ops): the nearest upsampling and the
+    # Export formulation (tfsym3d.export.graph.use_export_ops): the nearest upsampling and the
     # 3x3 convolution after it as one sub-pixel convolution (blocks.upsample_conv3x3).
     subpixel_head = False
 

@@ -9,6 +9,7 @@ from tfsym3d.renderer.camera import (
                                      transform_points,
 )
 from tfsym3d.renderer.rasterize import interpolate, rasterize
+from tfsym3d.renderer.shading import lambertian
 from tfsym3d.renderer.warp import (
                                      Renderer,
                                      depth_to_3d_grid,
@@ -21,5 +22,6 @@ from tfsym3d.renderer.warp import (
 __all__ = [
     "Renderer", "depth_to_3d_grid", "euler_rotation", "get_normal_from_depth",
     "grid_3d_to_2d", "grid_faces", "grid_sample", "interpolate", "intrinsics",
-    "inverse_transform_points", "project", "rasterize", "split_view", "transform_points",
+    "inverse_transform_points",
+    "lambertian", "project", "rasterize", "split_view", "transform_points",
 ]

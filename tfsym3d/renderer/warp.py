@@ -258,6 +258,11 @@ class Renderer:
         """Depth given to pixels where no surface is seen: max_depth + margin."""
         return self.max_depth + self.margin
 
+    def seen(self, depth):
+        """1.0 where a depth map from warp_canon_depth sees the surface (below
+        background_depth), else 0.0: [B, H, W] -> [B, H, W] float32."""
+        return tf.cast(depth < self.background_depth, tf.float32)
+
     def get_config(self):
         return {"image_size": self.image_size, "fov": self.fov,
                 "min_depth": self.min_depth, "max_depth": self.max_depth,

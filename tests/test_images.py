@@ -1,0 +1,136 @@
+"""The one preprocessing path (tfsym3d.io.images): Pillow's decoding and resizing as the
+reference, and the same photo through every door (training, evaluation, reconstruction,
+serving, int8 calibration) giving the same input tensor."""
+
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tfsym3d.io import images
+
+S = 64
+
+
+def _photo(h=75, w=101, seed=0):
+    """A photo-like uint8 image: smooth shading, edges and fine texture."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([0.5 + 0.4 * np.sin(6 * x + 2 * y), 0.4 + 0.3 * np.cos(5 * y),
+                     0.3 + 0.5 * x * y], -1)
+    base[(x - 0.5) ** 2 + (y - 0.35) ** 2 < 0.04] *= 0.5  # a dark disc: sharp edges
+    base += rng.normal(0, 0.06, base.shape)
+    return (np.clip(base, 0, 1) * 255).astype(np.uint8)
+
+
+def _encoded(array, fmt, **kwargs):
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+def _exif(orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+def _variants():
+    """name -> encoded bytes: the cases a photo can come as."""
+    photo = _photo()
+    grey16 = (np.random.default_rng(1).random((70, 90)) * 65535).astype(np.uint16)
+    out = {f"jpeg_exif{o}": _encoded(photo, "JPEG", quality=90, exif=_exif(o))
+           for o in range(1, 9)}
+    out.update({f"png_exif{o}": _encoded(photo, "PNG", exif=_exif(o)) for o in (3, 6, 8)})
+    out.update({
+        "png_grey16": _encoded(grey16, "PNG"),
+        "png_grey": _encoded(photo[..., 0], "PNG"),
+        "png_rgba": _encoded(np.dstack([photo, photo[..., :1]]), "PNG"),
+        "png_palette": _encoded(np.asarray(Image.fromarray(photo).convert("P")), "PNG"),
+        "bmp": _encoded(photo, "BMP"),
+        "gif": _encoded(np.asarray(Image.fromarray(photo).convert("P")), "GIF"),
+    })
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(_variants()))
+def test_decode_in_the_graph_reads_as_pillow_does(name):
+    data = _variants()[name]
+    want = images.read(io.BytesIO(data))
+    got = tf.function(images.decode)(tf.constant(data)).numpy()
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() < 1e-6
+
+
+def test_orientations_turn_the_photo_as_exif_says():
+    photo = _photo(30, 40)
+    # 6: stored turned 90 degrees anticlockwise, shown turned back clockwise.
+    got = images.read(io.BytesIO(_encoded(photo, "PNG", exif=_exif(6))))
+    np.testing.assert_allclose(got, np.rot90(photo, k=-1) / 255.0, atol=1e-7)
+    got = images.read(io.BytesIO(_encoded(photo, "PNG", exif=_exif(8))))
+    np.testing.assert_allclose(got, np.rot90(photo, k=1) / 255.0, atol=1e-7)
+
+
+@pytest.mark.parametrize("side", [170, 64, 50])
+def test_resize_is_pillows_bilinear(side):
+    """Pillow's float mode to float precision, its 8-bit mode within 1/255."""
+    photo = _photo(side, side, seed=side)
+    got = images.resize(photo / np.float32(255), S).numpy()
+    pil_float = np.stack([np.asarray(Image.fromarray(photo[..., c] / np.float32(255), "F")
+                                     .resize((S, S), Image.BILINEAR)) for c in range(3)], -1)
+    pil_8bit = np.asarray(Image.fromarray(photo).resize((S, S), Image.BILINEAR)) / 255.0
+    assert np.abs(got - pil_float).max() < 1e-5
+    assert np.abs(got - pil_8bit).max() <= 1.0 / 255.0
+
+
+def test_crop_box_and_centre_square():
+    assert images.centre_box(60, 100) == (20, 0, 60, 60)
+    assert images.centre_box(101, 50) == (0, 25, 50, 50)
+    assert images.crop_box(60, 100, 40) == (30, 10, 40, 40)
+    assert images.crop_box(60, 100, 400) == (20, 0, 60, 60)
+    assert images.crop_box(60, 100, [1, 2, 3, 4]) == (1, 2, 3, 4)
+
+
+def test_every_door_gives_the_same_input(tmp_path):
+    """Each variant as a file in a split folder, through the training pipeline, the
+    evaluation reader, reconstruction, the serving graph and int8 calibration."""
+    from tfsym3d.data.folder import image_dataset, read_pair
+    from tfsym3d.export import calibration_images
+    from tfsym3d.reconstruct.inputs import prepare
+
+    variants = {k: v for k, v in _variants().items()
+                if k in ("jpeg_exif6", "png_grey16", "png_grey", "png_rgba", "jpeg_exif1")}
+    folder = tmp_path / "train"
+    folder.mkdir()
+    names = sorted(variants)
+    for name in names:
+        (folder / f"{name}.{'jpg' if name.startswith('jpeg') else 'png'}").write_bytes(
+            variants[name])
+    files = sorted(str(p) for p in folder.iterdir())
+    assert [p.rsplit("/", 1)[1].split(".")[0] for p in files] == names
+
+    doors = {}
+    doors["training"] = next(iter(image_dataset(str(tmp_path), "train", image_size=S,
+                                                batch_size=len(names)))).numpy()
+    evaluation = []
+    for path in files:
+        h, w = images.read(path).shape[:2]
+        depth = tmp_path / "depth.png"
+        Image.fromarray(np.full((h, w), 30000, np.uint16)).save(depth)
+        im, _ = read_pair(path, str(depth), None, 0.9, 1.1)
+        evaluation.append(images.resize(im, S).numpy())
+    doors["evaluation"] = np.stack(evaluation)
+    doors["reconstruction"] = np.stack([prepare(p, S) for p in files])
+    serving = tf.function(lambda d: images.decode_and_prepare(d, S))
+    doors["serving"] = np.stack([serving(tf.constant(variants[n])).numpy() for n in names])
+    doors["calibration"] = calibration_images(str(folder), S)
+    want = np.stack([images.load(p, S) for p in files])
+    assert want.shape == (len(names), S, S, 3)
+    for door, got in doors.items():
+        assert got.shape == want.shape, door
+        assert np.abs(got - want).max() < 1e-5, door
+    # The grey 16-bit photo keeps its 16 bits (not 8).
+    grey16 = want[names.index("png_grey16")]
+    assert np.any(np.abs(grey16 * 255 - np.round(grey16 * 255)) > 0.01)

@@ -1,0 +1,246 @@
+"""The one way a photo becomes a model input: read, crop, resize.
+
+Training, evaluation, reconstruction, int8 calibration and the serving graph all call
+these functions, so a photo gives the same input tensor (float32 [S, S, 3] in [0, 1],
+RGB) whichever of them it comes in by:
+
+  read(path)            a file, with Pillow: EXIF orientation applied; grey, palette,
+                        RGBA (alpha dropped), 16-bit grey (full precision) -> RGB [0, 1]
+  decode(data)          the same for encoded bytes, in TensorFlow ops (the serving
+                        graph): JPEG (libjpeg's accurate integer DCT, as Pillow), PNG,
+                        BMP, GIF (first frame); EXIF orientation read from the bytes
+  crop(image, box)      a box (x0, y0, w, h) in pixels; outside the photo the border
+                        pixels are replicated (as the authors' CelebA crops)
+  centre_box(h, w)      the centred square, the default crop
+  resize(image, size)   bilinear with antialiasing (a triangle filter widened by the
+                        scale when shrinking): Pillow's BILINEAR, within float precision
+                        of its float mode and 1/255 of its 8-bit mode
+  prepare(image, size, crop)  crop + resize; `crop` is the config's: None (centre
+                        square), an int (centre square of that side) or [x0, y0, w, h]
+  load(path, size, crop)      read + prepare
+
+Pillow reads 16-bit colour PNGs at 8 bits (it keeps the high byte); decode does the same,
+so both doors agree on them too.
+"""
+
+import numpy as np
+
+# Files every reader takes (Pillow); decode takes the first four formats.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+_JPEG = b"\xff\xd8\xff"
+_PNG = b"\x89PNG\r\n\x1a\n"
+EXIF_SEARCH_BYTES = 1 << 16  # EXIF sits in the first APP1 segment (at most 64 KiB)
+EXIF_MAX_ENTRIES = 64        # IFD0 entries searched for the orientation tag
+
+
+class InputError(ValueError):
+    """An image that cannot be used (the message is the one-line reason)."""
+
+
+def read(path):
+    """Reads an image file (a path or a file object): float32 [H, W, 3] in [0, 1].
+
+    Raises InputError with a one-line reason when it cannot be read."""
+    import os
+
+    from PIL import Image, ImageOps
+
+    if isinstance(path, str | os.PathLike) and os.path.isfile(path) \
+            and os.path.getsize(path) == 0:
+        raise InputError("empty file")
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float32) / 65535.0
+                arr = np.repeat(arr[..., None], 3, axis=2).clip(0.0, 1.0)
+            else:
+                arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        reason = str(err).splitlines()[0] if str(err) else "unknown"
+        raise InputError(f"not a readable image ({type(err).__name__}: {reason})") from err
+    if arr.shape[0] < 2 or arr.shape[1] < 2:
+        raise InputError(f"image too small ({arr.shape[1]}x{arr.shape[0]})")
+    return arr
+
+
+def to_unit(x):
+    """The networks' range [-1, 1] -> [0, 1] (images in and out of the model are in
+    [0, 1]; inside it they are in [-1, 1]). numpy arrays or tensors."""
+    return x / 2.0 + 0.5
+
+
+def from_unit(x):
+    """[0, 1] -> the networks' range [-1, 1]; the inverse of to_unit."""
+    return x * 2.0 - 1.0
+
+
+def to_uint8(image):
+    """[..., 3] in [0, 1] -> uint8, rounded (values outside [0, 1] clipped)."""
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def centre_box(height, width):
+    """The centred square (x0, y0, side, side) of an image, in whole pixels."""
+    side = min(height, width)
+    return (width - side) // 2, (height - side) // 2, side, side
+
+
+def crop_box(height, width, crop=None):
+    """The box (x0, y0, w, h) of the config's crop: None (the centre square), an int
+    (the centre square of that side, at most the image's) or [x0, y0, w, h]."""
+    if crop is None:
+        return centre_box(height, width)
+    if isinstance(crop, int | np.integer):
+        side = min(int(crop), height, width)
+        return (width - side) // 2, (height - side) // 2, side, side
+    return tuple(crop)
+
+
+def crop(image, box):
+    """Crops image [H, W, C] to box (x0, y0, w, h), rounded to whole pixels; outside
+    the image the border is replicated. Returns [h, w, C]."""
+    x0, y0, w, h = (int(round(float(v))) for v in box)
+    if w <= 0 or h <= 0:
+        raise InputError(f"empty crop box {tuple(box)}")
+    height, width = image.shape[:2]
+    ys = np.clip(np.arange(y0, y0 + h), 0, height - 1)
+    xs = np.clip(np.arange(x0, x0 + w), 0, width - 1)
+    return image[ys[:, None], xs[None, :]]
+
+
+def resize(image, size, value_range=(0.0, 1.0)):
+    """Resizes [h, w, C] or [B, h, w, C] (any h, w) to size x size: bilinear with
+    antialiasing, float32. A numpy array or a tensor in, a tensor out.
+
+    value_range: the result is clipped to it (the filter's weights are positive, so
+    only float rounding leaves it); None for data other than images (depth)."""
+    import tensorflow as tf
+
+    image = tf.convert_to_tensor(image, tf.float32)
+    out = tf.image.resize(image, [size, size], method="bilinear", antialias=True)
+    if value_range is not None:
+        out = tf.clip_by_value(out, *value_range)
+    return out
+
+
+def prepare(image, size, crop_spec=None):
+    """Crops (see crop_box) and resizes a read image [H, W, 3]: numpy [S, S, 3]."""
+    box = crop_box(image.shape[0], image.shape[1], crop_spec)
+    return resize(np.ascontiguousarray(crop(image, box), np.float32), size).numpy()
+
+
+def load(path, size, crop_spec=None):
+    """read + prepare: the model input of an image file, numpy float32 [S, S, 3]."""
+    return prepare(read(path), size, crop_spec)
+
+
+# --------------------------------------------------------------------------------------
+# Encoded bytes, in TensorFlow ops (the serving graph)
+# --------------------------------------------------------------------------------------
+def decode(data):
+    """Decodes one encoded image (a scalar tf.string) as read() reads the file: float32
+    [H, W, 3] in [0, 1], EXIF orientation applied. TensorFlow ops only."""
+    import tensorflow as tf
+
+    head = tf.strings.substr(data, 0, 32)
+    is_jpeg = tf.equal(tf.strings.substr(head, 0, 3), _JPEG)
+    is_png = tf.equal(tf.strings.substr(head, 0, 8), _PNG)
+    raw = tf.cast(tf.io.decode_raw(tf.strings.substr(head + b"\0" * 32, 0, 32), tf.uint8),
+                  tf.int32)
+    png16 = is_png & tf.equal(raw[24], 16)
+    png16_grey = png16 & tf.equal(raw[25], 0)
+
+    def jpeg():
+        im = tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")
+        return tf.cast(im, tf.float32) / 255.0
+
+    def png_16bit():
+        im = tf.cast(tf.io.decode_png(data, channels=3, dtype=tf.uint16), tf.float32)
+        # Pillow keeps 16 bits of grey only; colour it reads at 8 (the high byte).
+        return tf.where(png16_grey, im / 65535.0, tf.floor(im / 256.0) / 255.0)
+
+    def other():
+        im = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
+        return tf.cast(im, tf.float32) / 255.0
+
+    image = tf.case([(is_jpeg, jpeg), (png16, png_16bit)], default=other)
+    image = tf.ensure_shape(image, [None, None, 3])
+    return orient(image, exif_orientation(data))
+
+
+def orient(image, orientation):
+    """Applies an EXIF orientation (1-8; anything else is 1) to [H, W, C], as Pillow's
+    ImageOps.exif_transpose does."""
+    import tensorflow as tf
+
+    def transpose():
+        return tf.transpose(image, [1, 0, 2])
+
+    branches = [
+        lambda: image,                                    # 1: as stored
+        lambda: tf.reverse(image, [1]),                   # 2: mirrored
+        lambda: tf.reverse(image, [0, 1]),                # 3: turned 180
+        lambda: tf.reverse(image, [0]),                   # 4: mirrored vertically
+        transpose,                                        # 5: transposed
+        lambda: tf.reverse(transpose(), [1]),             # 6: turned 90 clockwise
+        lambda: tf.reverse(transpose(), [0, 1]),          # 7: transversed
+        lambda: tf.reverse(transpose(), [0]),             # 8: turned 90 anticlockwise
+    ]
+    k = tf.where((orientation >= 1) & (orientation <= 8), orientation - 1, 0)
+    return tf.switch_case(tf.cast(k, tf.int32), branches)
+
+
+def exif_orientation(data):
+    """The EXIF orientation tag (0x0112) of IFD0 in encoded bytes (a scalar tf.string):
+    a JPEG's APP1 'Exif' segment or a PNG's eXIf chunk, within the first
+    EXIF_SEARCH_BYTES. Returns an int32 scalar, 1 when there is none."""
+    import tensorflow as tf
+
+    b = tf.cast(tf.io.decode_raw(tf.strings.substr(data, 0, EXIF_SEARCH_BYTES) + b"\0" * 8,
+                                 tf.uint8), tf.int32)
+    n = tf.size(b)
+
+    def find(pattern):
+        """Index just after the first occurrence of pattern (n when absent)."""
+        k = len(pattern)
+        hit = tf.ones([n - k], tf.bool)
+        for j, byte in enumerate(pattern):
+            hit &= tf.equal(b[j:n - k + j], byte)
+        where = tf.where(hit)[:, 0]
+        return tf.cond(tf.size(where) > 0, lambda: tf.cast(where[0], tf.int32) + k,
+                       lambda: n)
+
+    tiff = tf.minimum(find(b"Exif\0\0"), find(b"eXIf"))
+    little = tf.equal(tf.gather(b, tf.minimum(tiff, n - 1)), ord("I"))
+
+    def u16(offset):
+        lo = tf.gather(b, tf.clip_by_value(offset, 0, n - 1))
+        hi = tf.gather(b, tf.clip_by_value(offset + 1, 0, n - 1))
+        return tf.where(little, lo + hi * 256, lo * 256 + hi)
+
+    def u32(offset):
+        return tf.where(little, u16(offset) + u16(offset + 2) * 65536,
+                        u16(offset) * 65536 + u16(offset + 2))
+
+    ifd = tiff + u32(tiff + 4)
+    count = tf.minimum(u16(ifd), EXIF_MAX_ENTRIES)
+    entries = ifd + 2 + 12 * tf.range(EXIF_MAX_ENTRIES)
+    is_tag = tf.equal(u16(entries), 0x0112) & (tf.range(EXIF_MAX_ENTRIES) < count) \
+        & (entries + 10 <= n)
+    values = tf.where(is_tag, u16(entries + 8), 0)
+    found = (tiff < n) & tf.reduce_any(is_tag)
+    return tf.where(found, tf.reduce_max(values), 1)
+
+
+def decode_and_prepare(data, size):
+    """Encoded bytes (a scalar tf.string) -> the model input [S, S, 3]: decode, the centre
+    square, resize. TensorFlow ops only (prepare's default crop)."""
+    import tensorflow as tf
+
+    image = decode(data)
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    side = tf.minimum(h, w)
+    image = image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+    return tf.ensure_shape(resize(image, size), [size, size, 3])

@@ -1,0 +1,157 @@
+"""`tfsym3d reconstruct`: photos -> depth, normals, albedo, a textured mesh and animations.
+
+    tfsym3d reconstruct --checkpoint=PATH --out=DIR [--detect=none|face]
+                        [--texture=albedo|shaded] [--batch_size=32] [--mesh] [--gifs]
+                        INPUT...
+
+INPUT: image files and folders (searched recursively for png, jpg, jpeg, bmp, gif, webp,
+tif, tiff); any size and aspect; EXIF orientation is honoured. Photos are read, cropped
+and resized as every command reads them (tfsym3d.io.images). Without detection the
+photo's centre square is used; with --detect=face the largest face found by OpenCV's Haar
+cascade (shipped in the opencv-python-headless wheel) is framed like the CelebA crops: a
+square FACE_SCALE times the detector's box, its centre moved down by FACE_SHIFT of the box
+(see tfsym3d.reconstruct.inputs.face_box).
+
+Per image, in DIR/NAME/ (NAME is the file's stem, made unique):
+  input.png                       the crop the model saw
+  canon_depth.png, recon_depth.png          colour-mapped (near = bright)
+  canon_depth16.png, recon_depth16.png      16-bit, the synface convention: 1 = min_depth,
+                                            0 = max_depth (and background)
+  canon_depth.npy, recon_depth.npy          float32 depth in camera units
+  canon_normal.png, recon_normal.png        normal maps: (-x, y, z) / 2 + 0.5 of the
+                                            camera-space normals (facing the camera:
+                                            (0.5, 0.5, 1), light blue)
+  albedo.png, shading.png, canon_image.png, recon_image.png
+  conf_l1.png, conf_l1_flip.png   the L1 sigmas of the plain and flipped reconstruction,
+                                  heat-mapped on a shared per-image scale (bright =
+                                  uncertain: where the object is not symmetric)
+  symmetry.png                    the canonical symmetry plane drawn on the input
+  mesh.obj, mesh.mtl, texture.png, mesh.glb  the canonical shape (border trimmed),
+                                  textured with the albedo (--texture=shaded: the shaded
+                                  canonical image); x right, y up, facing +z
+  rotate.gif                      yaw sweep: shaded texture and normals side by side
+  relight.gif                     the light direction orbiting, seen from the input view
+  params.json                     light (ambient, diffuse, direction) and view (degrees,
+                                  camera units)
+DIR/contact_sheet.png (a row per image, the first SHEET_ROWS images) and DIR/index.html
+(everything, with a WebGL viewer of each GLB; no network needed).
+
+A file that cannot be read, or where no face is found, gets one line on stderr naming it;
+the others are still processed; the exit status is 1 if anything failed.
+"""
+
+import concurrent.futures
+import os
+import sys
+
+import numpy as np
+from absl import flags
+
+from tfsym3d.reconstruct.inference import Reconstructor
+from tfsym3d.reconstruct.inputs import (
+    FaceDetector,
+    InputError,
+    collect_inputs,
+    prepare,
+    unique_names,
+)
+from tfsym3d.reconstruct.outputs import save_png, write_image_outputs, write_index
+from tfsym3d.reconstruct.pictures import sheet_row
+
+SHEET_ROWS = 100
+
+
+def define_flags(fv):
+    flags.DEFINE_string("checkpoint", None, "Run directory, checkpoint prefix or .keras file.",
+                        flag_values=fv)
+    flags.DEFINE_string("out", None, "Output folder.", flag_values=fv)
+    flags.DEFINE_enum("detect", "none", ["none", "face"], "Crop: the centre square, or "
+                      "the largest face (OpenCV Haar cascade).", flag_values=fv)
+    flags.DEFINE_enum("texture", "albedo", ["albedo", "shaded"], "Mesh texture.",
+                      flag_values=fv)
+    flags.DEFINE_integer("batch_size", 32, "Images per inference batch.", flag_values=fv)
+    flags.DEFINE_boolean("mesh", True, "Write OBJ and GLB meshes.", flag_values=fv)
+    flags.DEFINE_boolean("gifs", True, "Write the rotating and relighting GIFs.",
+                         flag_values=fv)
+
+
+def main(fv, args):
+    if not fv.checkpoint or not fv.out:
+        print("tfsym3d reconstruct: --checkpoint and --out are required", file=sys.stderr)
+        return 2
+    if not args:
+        print("tfsym3d reconstruct: no INPUT files or folders given", file=sys.stderr)
+        return 2
+    try:
+        from tfsym3d.checkpoints import load_model
+
+        model = load_model(fv.checkpoint)
+        detector = FaceDetector() if fv.detect == "face" else None
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        print(f"tfsym3d reconstruct: {err}", file=sys.stderr)
+        return 1
+    summary = run(model, args, fv.out, detector=detector, texture=fv.texture,
+                  batch_size=fv.batch_size, mesh=fv.mesh, gifs=fv.gifs)
+    return 1 if summary["failed"] else 0
+
+
+def run(model, inputs, out, detector=None, texture="albedo", batch_size=32, mesh=True,
+        gifs=True, log=None, engine=None):
+    """Reconstructs every input into out (see the module docstring).
+
+    engine: a Reconstructor of this model to reuse (its graphs are traced once).
+
+    Returns {"done": [names], "failed": [(path, reason)], "out": out}. Inference runs on
+    the calling thread; files are written by a pool of writer threads meanwhile."""
+    log = log or sys.stderr
+    files, missing = collect_inputs(inputs)
+    failed = [(p, "no such file or folder") for p in missing]
+    for path, reason in failed:
+        print(f"tfsym3d reconstruct: {path}: {reason}", file=log, flush=True)
+    os.makedirs(out, exist_ok=True)
+    names = dict(zip(files, unique_names(files), strict=True))
+    cfg, s = model.cfg, model.cfg.image_size
+    engine = engine or Reconstructor(model)
+    done, rows = [], []
+    pending = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        batch, batch_names = [], []
+
+        def flush():
+            if not batch:
+                return
+            maps = engine(np.stack(batch), animations=gifs)
+            for i, name in enumerate(batch_names):
+                pending.append((name, pool.submit(
+                    write_image_outputs, os.path.join(out, name), maps, i, cfg,
+                    model.renderer, texture, mesh, gifs)))
+                if len(rows) < SHEET_ROWS:
+                    rows.append((name, sheet_row(maps, i, cfg)))
+            batch.clear()
+            batch_names.clear()
+
+        for path in files:
+            try:
+                batch.append(prepare(path, s, detector))
+                batch_names.append(names[path])
+            except InputError as err:
+                failed.append((path, str(err)))
+                print(f"tfsym3d reconstruct: {path}: {err}", file=log, flush=True)
+                continue
+            if len(batch) == batch_size:
+                flush()
+        flush()
+        for name, future in pending:
+            try:
+                future.result()
+                done.append(name)
+            except OSError as err:
+                failed.append((os.path.join(out, name), f"cannot write: {err}"))
+                print(f"tfsym3d reconstruct: {os.path.join(out, name)}: cannot write: {err}",
+                      file=log, flush=True)
+    if rows:
+        save_png(os.path.join(out, "contact_sheet.png"), np.concatenate([r for _, r in rows]))
+    write_index(out, done, mesh=mesh, gifs=gifs)
+    print(f"tfsym3d reconstruct: {len(done)} reconstructed into {out}, {len(failed)} failed",
+          file=log if failed else sys.stdout, flush=True)
+    return {"done": done, "failed": failed, "out": out}

@@ -1,0 +1,145 @@
+"""The files `tfsym3d reconstruct` writes: every map of one image into its folder
+(see tfsym3d.reconstruct.cli for the list), looping GIFs, and the index.html page."""
+
+import base64
+import json
+import math
+import os
+import shutil
+
+import numpy as np
+
+from tfsym3d.io.depth import depth_png16
+from tfsym3d.io.images import to_uint8
+from tfsym3d.reconstruct.mesh import write_mesh
+from tfsym3d.reconstruct.pictures import conf_images, depth_image, normal_image
+
+GIF_SCALE = 2
+
+
+def save_png(path, image):
+    """Writes [H, W, 3] in [0, 1] (or uint8 / uint16 as they are) as a PNG."""
+    from PIL import Image
+
+    Image.fromarray(image if image.dtype in (np.uint8, np.uint16) else to_uint8(image)).save(
+        path)
+
+
+def save_gif(path, frames, duration_ms=80):
+    """frames [T, H, W, 3] in [0, 1] -> an endlessly looping GIF, scaled GIF_SCALE x."""
+    from PIL import Image
+
+    # Fast octree quantisation: Pillow's default (median cut) on every frame costs ~10x.
+    ims = [Image.fromarray(to_uint8(f)).resize(
+        (f.shape[1] * GIF_SCALE, f.shape[0] * GIF_SCALE), Image.NEAREST).quantize(
+        256, method=Image.Quantize.FASTOCTREE) for f in frames]
+    ims[0].save(path, save_all=True, append_images=ims[1:], duration=duration_ms, loop=0)
+
+
+def params(maps, i, cfg):
+    """params.json of image i: light, view (degrees, camera units) and camera."""
+    view = maps["view"][i]
+    return {
+        "light": {"ambient": float(maps["canon_light_a"][i, 0]),
+                  "diffuse": float(maps["canon_light_b"][i, 0]),
+                  "direction": [float(v) for v in maps["canon_light_d"][i]]},
+        "view": {"rotation_degrees": dict(zip(("x_pitch", "y_yaw", "z_roll"),
+                                              (math.degrees(float(v)) for v in view[:3]),
+                                              strict=True)),
+                 "translation": [float(v) for v in view[3:]]},
+        "camera": {"fov_degrees": cfg.fov, "min_depth": cfg.min_depth,
+                   "max_depth": cfg.max_depth, "rot_center_depth": cfg.rot_center_depth},
+    }
+
+
+def write_image_outputs(folder, maps, i, cfg, renderer, texture="albedo", mesh=True,
+                        gifs=True):
+    """Writes every file of image i of a Reconstructor's maps into folder."""
+    os.makedirs(folder, exist_ok=True)
+    lo, hi = cfg.min_depth, cfg.max_depth
+    j = os.path.join
+    save_png(j(folder, "input.png"), maps["input"][i])
+    for name in ("canon_depth", "recon_depth"):
+        depth = maps[name][i]
+        save_png(j(folder, f"{name}.png"), depth_image(depth, lo, hi))
+        save_png(j(folder, f"{name}16.png"), depth_png16(depth, lo, hi))
+        np.save(j(folder, f"{name}.npy"), depth.astype(np.float32))
+    save_png(j(folder, "canon_normal.png"), normal_image(maps["canon_normal"][i]))
+    save_png(j(folder, "recon_normal.png"), normal_image(maps["recon_normal"][i]))
+    save_png(j(folder, "albedo.png"), maps["canon_albedo"][i])
+    save_png(j(folder, "shading.png"), np.clip(maps["canon_shading"][i][..., 0], 0, 1))
+    save_png(j(folder, "canon_image.png"), maps["canon_im"][i])
+    save_png(j(folder, "recon_image.png"), maps["recon_im"][i])
+    plain, flipped = conf_images(maps["conf_sigma_l1"][i])
+    save_png(j(folder, "conf_l1.png"), plain)
+    save_png(j(folder, "conf_l1_flip.png"), flipped)
+    save_png(j(folder, "symmetry.png"), maps["symmetry"][i])
+    with open(j(folder, "params.json"), "w") as f:
+        json.dump(params(maps, i, cfg), f, indent=2)
+    if mesh:
+        tex = maps["canon_im"][i] if texture == "shaded" else maps["canon_albedo"][i]
+        glb = write_mesh(folder, maps["canon_depth"][i], tex, renderer)
+        with open(j(folder, "mesh.glb.js"), "w") as f:
+            name = json.dumps(os.path.basename(folder))
+            f.write(f"(window.TFSYM3D_MESHES = window.TFSYM3D_MESHES || {{}})[{name}] = "
+                    f"\"{base64.b64encode(glb).decode()}\";\n")
+    if gifs and "rotate_shaded" in maps:
+        normals = normal_image(maps["rotate_normal"][i])
+        save_gif(j(folder, "rotate.gif"),
+                 np.concatenate([maps["rotate_shaded"][i], normals], 2))
+        save_gif(j(folder, "relight.gif"), maps["relight"][i])
+
+
+# --------------------------------------------------------------------------------------
+# index.html
+# --------------------------------------------------------------------------------------
+MAP_FILES = (("input.png", "input"), ("recon_image.png", "reconstruction"),
+             ("canon_depth.png", "canonical depth"), ("recon_depth.png", "depth (input view)"),
+             ("canon_normal.png", "canonical normal"), ("recon_normal.png",
+                                                        "normal (input view)"),
+             ("albedo.png", "albedo"), ("shading.png", "shading"),
+             ("canon_image.png", "canonical image"), ("conf_l1.png", "confidence"),
+             ("conf_l1_flip.png", "confidence (flipped)"), ("symmetry.png", "symmetry plane"))
+
+
+def write_index(out, names, mesh=True, gifs=True):
+    """Writes out/index.html (and the viewer script beside it) showing every output."""
+    import html
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    shutil.copyfile(os.path.join(package, "viewer", "glb_viewer.js"),
+                    os.path.join(out, "glb_viewer.js"))
+    parts = ["<!doctype html><html><head><meta charset='utf-8'>",
+             "<title>tfsym3d reconstructions</title><style>",
+             "body{font-family:sans-serif;background:#222;color:#ddd;margin:1em}",
+             "figure{display:inline-block;margin:4px;text-align:center;font-size:11px}",
+             "img{width:128px;image-rendering:pixelated;display:block}",
+             "img.gif{width:auto}canvas{background:#333;width:256px;height:256px}",
+             "a{color:#9cf}section{border-top:1px solid #555;padding:6px 0}</style>",
+             "<script src='glb_viewer.js'></script></head><body>",
+             f"<h1>tfsym3d: {len(names)} reconstructions</h1>",
+             "<p><img src='contact_sheet.png' style='width:auto'></p>"
+             if names else "<p>Nothing was reconstructed.</p>"]
+    for name in names:
+        q = html.escape(name, quote=True)
+        parts.append(f"<section><h2>{html.escape(name)}</h2>")
+        for file, label in MAP_FILES:
+            parts.append(f"<figure><img src='{q}/{file}'>{label}</figure>")
+        if gifs:
+            for file, label in (("rotate.gif", "rotation"), ("relight.gif", "relighting")):
+                parts.append(f"<figure><img class='gif' src='{q}/{file}'>{label}</figure>")
+        if mesh:
+            parts.append(f"<figure><canvas data-mesh='{q}' width='512' height='512'>"
+                         "</canvas>drag to turn</figure>")
+            parts.append(f"<script src='{q}/mesh.glb.js'></script>")
+        links = ["params.json", "canon_depth.npy", "recon_depth.npy"]
+        if mesh:
+            links += ["mesh.obj", "mesh.glb"]
+        parts.append("<p>" + " ".join(f"<a href='{q}/{f}'>{f}</a>" for f in links) + "</p>")
+        parts.append("</section>")
+    parts.append("<script>window.addEventListener('load', function () {"
+                 " document.querySelectorAll('canvas[data-mesh]').forEach(function (c) {"
+                 " TFSYM3D.view(c, window.TFSYM3D_MESHES[c.dataset.mesh]); }); });</script>")
+    parts.append("</body></html>")
+    with open(os.path.join(out, "index.html"), "w") as f:
+        f.write("\n".join(parts))
