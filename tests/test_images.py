@@ -3,6 +3,7 @@ reference, and the same photo through every door (training, evaluation, reconstr
 serving, int8 calibration) giving the same input tensor."""
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -134,3 +135,16 @@ def test_every_door_gives_the_same_input(tmp_path):
     # The grey 16-bit photo keeps its 16 bits (not 8).
     grey16 = want[names.index("png_grey16")]
     assert np.any(np.abs(grey16 * 255 - np.round(grey16 * 255)) > 0.01)
+
+
+def test_a_paired_split_read_as_images_leaves_out_its_depth_maps(tmp_path):
+    from tfsym3d.data.folder import image_dataset, split_images
+    from tfsym3d.data.synth import generate
+    from tfsym3d.export import calibration_images
+
+    generate(str(tmp_path), 20, image_size=32, seed=1)  # train: 16 image/depth pairs
+    files = split_images(str(tmp_path / "train"))
+    assert len(files) == 16 and all(os.sep + "image" + os.sep in f for f in files)
+    assert len(calibration_images(str(tmp_path / "train"), 32)) == 16
+    batches = list(image_dataset(str(tmp_path), "train", image_size=32, batch_size=32))
+    assert sum(int(b.shape[0]) for b in batches) == 16

@@ -65,6 +65,16 @@ def list_images(folder):
     return sorted(files)
 
 
+def split_images(folder):
+    """The image files of a split folder: those under folder/image when it is a paired
+    split (image/ and depth/), else every image under folder (sorted; ValueError when
+    there is none). A paired split read as images leaves its depth maps out."""
+    paired = os.path.join(folder, "image")
+    if os.path.isdir(paired) and os.path.isdir(os.path.join(folder, "depth")):
+        return list_images(paired)
+    return list_images(folder)
+
+
 def split_dir(root, split):
     """The folder of a split: root/split if it exists, else root itself when root is
     already a split folder (has no train/val/test children)."""
@@ -119,7 +129,7 @@ def _source(folder, paired, counter, training, seed, shuffle_buffer, repeat):
         pairs = paired_files(folder, "")
         ds = _file_dataset([list(p) for p in pairs], training, seed, shuffle_buffer, repeat)
         return ds.map(lambda p: (p[0], "", p[1], "")), len(pairs), policy.DATA
-    files = list_images(folder)
+    files = split_images(folder)
     ds = _file_dataset(files, training, seed, shuffle_buffer, repeat)
     return ds.map(lambda p: (p, "")), len(files), policy.DATA
 

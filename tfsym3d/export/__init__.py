@@ -61,13 +61,13 @@ def sample_images(n, image_size, seed=2):
 
 
 def calibration_images(folder, image_size, crop=None, limit=CALIBRATION_IMAGES):
-    """Up to `limit` images of a folder (recursive; spread over its sorted files), read,
-    cropped and resized as training reads them: [M, S, S, 3]. ValueError naming the
-    folder when none can be read."""
-    from tfsym3d.data.folder import list_images
+    """Up to `limit` images of a folder (recursive, or its image/ folder when it is a
+    paired split; spread over the sorted files), read, cropped and resized as training
+    reads them: [M, S, S, 3]. ValueError naming the folder when none can be read."""
+    from tfsym3d.data.folder import split_images
     from tfsym3d.io.images import InputError, load
 
-    files = list_images(folder)
+    files = split_images(folder)
     files = files[::max(1, len(files) // limit)][:limit]
     images = []
     for path in files:
