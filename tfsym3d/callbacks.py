@@ -7,6 +7,7 @@ import os
 import sys
 
 import keras
+import tensorflow as tf
 
 
 class NonFiniteGuard(keras.callbacks.Callback):
@@ -53,8 +54,6 @@ class TensorBoard(keras.callbacks.TensorBoard):
     held no scalar at all)."""
 
     def _log_epoch_metrics(self, epoch, logs):
-        import tensorflow as tf
-
         with tf.summary.record_if(True):
             super()._log_epoch_metrics(epoch, logs)
 
@@ -79,16 +78,12 @@ class ImageSummaries(keras.callbacks.Callback):
 
     def __init__(self, model, dataset, log_dir, max_images=8):
         super().__init__()
-        import tensorflow as tf
-
         self.unsup3d = model
         self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images"))
         self.dataset, self.max_images = dataset, max_images
         self.batch = None
 
     def on_epoch_end(self, epoch, logs=None):
-        import tensorflow as tf
-
         if self.batch is None:
             data = next(iter(self.dataset))
             images = data[0] if isinstance(data, tuple) else data
@@ -103,8 +98,6 @@ class ImageSummaries(keras.callbacks.Callback):
 def visual_grids(model, images):
     """Images in [0, 1] for TensorBoard: a dict name -> [B, H, W, 3] (the maps drawn as
     `tfsym3d reconstruct` draws them)."""
-    import tensorflow as tf
-
     from tfsym3d.io.images import to_unit
     from tfsym3d.reconstruct.pictures import depth_image, normal_image
 

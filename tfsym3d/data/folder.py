@@ -146,9 +146,7 @@ def image_dataset(root, split, image_size=64, crop=None, batch_size=64, training
 
     def decode(name, blob):
         try:
-            image = images.read(_opened(name, blob))
-            box = images.crop_box(image.shape[0], image.shape[1], crop)
-            return np.ascontiguousarray(images.crop(image, box), np.float32), True
+            return images.cropped(images.read(_opened(name, blob)), crop), True
         except Exception as err:  # noqa: BLE001 - any unreadable file is skipped
             counter.skip(name.decode(), f"{type(err).__name__}: {err}")
             return np.zeros((1, 1, 3), np.float32), False

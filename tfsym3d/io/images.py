@@ -12,6 +12,7 @@ RGB) whichever of them it comes in by:
   crop(image, box)      a box (x0, y0, w, h) in pixels; outside the photo the border
                         pixels are replicated (as the authors' CelebA crops)
   centre_box(h, w)      the centred square, the default crop
+  cropped(image, crop)  the config's crop (crop_box) applied
   resize(image, size)   bilinear with antialiasing (a triangle filter widened by the
                         scale when shrinking): Pillow's BILINEAR, within float precision
                         of its float mode and 1/255 of its 8-bit mode
@@ -110,6 +111,12 @@ def crop(image, box):
     return image[ys[:, None], xs[None, :]]
 
 
+def cropped(image, crop_spec=None):
+    """image [H, W, C] cut to the config's crop (see crop_box): float32, contiguous."""
+    box = crop_box(image.shape[0], image.shape[1], crop_spec)
+    return np.ascontiguousarray(crop(image, box), np.float32)
+
+
 def resize(image, size, value_range=(0.0, 1.0)):
     """Resizes [h, w, C] or [B, h, w, C] (any h, w) to size x size: bilinear with
     antialiasing, float32. A numpy array or a tensor in, a tensor out.
@@ -127,8 +134,7 @@ def resize(image, size, value_range=(0.0, 1.0)):
 
 def prepare(image, size, crop_spec=None):
     """Crops (see crop_box) and resizes a read image [H, W, 3]: numpy [S, S, 3]."""
-    box = crop_box(image.shape[0], image.shape[1], crop_spec)
-    return resize(np.ascontiguousarray(crop(image, box), np.float32), size).numpy()
+    return resize(cropped(image, crop_spec), size).numpy()
 
 
 def load(path, size, crop_spec=None):
