@@ -13,11 +13,13 @@ Two small ops in the spirit of nvdiffrast:
 Visibility is one pass over (triangle, candidate pixel) pairs. Each pair's key packs the
 float32 bit pattern of its depth (positive floats sort like their bit patterns) above the
 face id in an int64, and `unsorted_segment_min` per pixel keeps the nearest surface,
-ties broken by the lower face id. Candidate pixels come from a `window` x `window` block
-(2x2 by default) at the corner of each triangle's pixel bounding box; triangles whose
-box is larger get more blocks, processed in fixed-size chunks by a while loop, so
-coverage is exact for triangles of any size while every tensor keeps a static shape
-(XLA compiles it).
+ties broken by the lower face id. Only triangles whose bounding box holds a pixel centre
+take part (on a smooth 64x64 grid mesh more than half hold none). Candidate pixels come
+from a `window` x `window` block (2x2 by default) at the corner of each triangle's box;
+triangles whose box is larger go over their whole box again in blocks twice that side,
+in fixed-size chunks by a while loop, so coverage is exact for triangles of any size.
+Under XLA (`xla=True`) every triangle takes part, so that every tensor keeps a static
+shape.
 
 Conventions: camera space x right, y down, z forward; pixel (u, v) has its centre at
 integer image coordinates (u, v); both windings are drawn. A pixel centre is inside a
@@ -30,11 +32,12 @@ a projected area below `MIN_AREA` square pixels are not drawn.
 import tensorflow as tf
 
 from tfsym3d.renderer.camera import as_float, project
-from tfsym3d.renderer.xla import fuse
+from tfsym3d.renderer.xla import fuse, in_xla_context
 
 EDGE_TOLERANCE = 1e-3  # pixels
 MIN_AREA = 1e-10  # square pixels (twice the signed area, as the edge functions use)
 _EMPTY_KEY = tf.int64.max
+DEFAULT_CHUNK = 16384  # blocks per iteration of the loop over large triangles
 
 
 def rasterize(vertices, faces, K, image_shape, near=1e-3, window=2, chunk=None, xla=False,
@@ -47,11 +50,11 @@ def rasterize(vertices, faces, K, image_shape, near=1e-3, window=2, chunk=None, 
       K: float tensor of shape [3, 3], camera intrinsics (see camera.intrinsics).
       image_shape: (H, W), python ints.
       near: triangles with any vertex at z <= near are dropped (camera units).
-      window: side of the candidate block per triangle, in pixels (a speed knob; the
-        result does not depend on it). 1 is ~1.2x faster on smooth depth meshes, 2 is
-        ~2x faster on rough ones (long thin triangles), as early in training.
-      chunk: number of extra blocks per loop iteration for triangles larger than one
-        block (a speed/memory knob; default B * F // 16, at least 1024).
+      window: side of the first candidate block per triangle, in pixels; larger
+        triangles then go over their box in blocks of 2 * window (a speed knob; the
+        result does not depend on it).
+      chunk: number of blocks per loop iteration for triangles larger than the first
+        block (a speed/memory knob; default DEFAULT_CHUNK).
       xla: run the visibility pass under XLA (same result; slower on CPU, see
         scripts/bench_renderer.py).
       fused: compile the differentiable depth and barycentric computation with XLA
@@ -112,119 +115,193 @@ def _check_inputs(vertices, faces, K, image_shape):
     return vertices, tf.cast(faces, tf.int32), K, (int(image_shape[0]), int(image_shape[1]))
 
 
-def _triangle_setup(vertices, faces, K, height, width, near):
-    """Per-triangle constants for the inside test, depth and candidate blocks.
-
-    Vertices are projected once; faces then gather the projected values.
-
-    Returns:
-      A dict of flat [B*F] tensors: u0, v0 (first vertex, pixels); a1, b1, a2, b2 (image
-      gradients of barycentrics 1 and 2); t0, t1, t2 (edge tolerance in barycentric
-      units); iz0, iz1, iz2 (1/z of the vertices); x0, y0, x1, y1 (int32 box of covered
-      pixel centres, clipped to the image; x1 < x0 for triangles that are not drawn).
-    """
+def _project_vertices(vertices, K, near):
+    """Per-vertex values the triangles need: [B, V, 3] -> [B, V, 4], (u, v) in pixels,
+    1/z, and ok: 1.0 where the vertex can be drawn (z > near, all finite), else 0.0
+    (with u = v = 0 and 1/z = 1)."""
     x, y, z = tf.unstack(vertices, axis=-1)  # [B, V]
     ok = (z > near) & tf.math.is_finite(x) & tf.math.is_finite(y) & tf.math.is_finite(z)
     zs = tf.where(ok, z, 1.0)
     u = K[0, 0] * x / zs + K[0, 2]
     v = K[1, 1] * y / zs + K[1, 2]
     ok &= tf.math.is_finite(u) & tf.math.is_finite(v)
-    per_vertex = tf.stack([tf.where(ok, u, 0.0), tf.where(ok, v, 0.0), 1.0 / zs,
-                           tf.cast(ok, tf.float32)], axis=-1)  # [B, V, 4]
-    tri = tf.gather(per_vertex, faces, axis=1)  # [B, F, 3, 4]
-    tri = tf.reshape(tri, [-1, 3, 4])
-    u, v, iz, vok = (tri[..., k] for k in range(4))  # [T, 3] each
-    q1u, q1v = u[:, 1] - u[:, 0], v[:, 1] - v[:, 0]
-    q2u, q2v = u[:, 2] - u[:, 0], v[:, 2] - v[:, 0]
-    area2 = q1u * q2v - q1v * q2u
-    drawn = (tf.reduce_min(vok, axis=-1) > 0.5) & (tf.abs(area2) > MIN_AREA)
+    return tf.stack([tf.where(ok, u, 0.0), tf.where(ok, v, 0.0), 1.0 / zs,
+                     tf.cast(ok, tf.float32)], axis=-1)
+
+
+_CORNER_NAMES = [f"{name}{k}" for k in range(3) for name in ("u", "v", "iz", "ok")]
+
+
+def _corner_rows(per_vertex, faces, tri=None):
+    """_project_vertices' values at the corners of triangles, one row per triangle:
+    float32 [N, 12] (u0, v0, iz0, ok0, u1, ..., ok2), for every triangle of every mesh
+    (tri None: N = B*F, mesh-major) or for the triangles tri (int32 [N], flat index
+    into B*F)."""
+    if tri is None:
+        return tf.reshape(tf.gather(per_vertex, faces, axis=1), [-1, 12])
+    num_faces = faces.shape[0] or tf.shape(faces)[0]
+    index = ((tri // num_faces)[:, None] * tf.shape(per_vertex)[1]
+             + tf.gather(faces, tri % num_faces))  # [N, 3]
+    return tf.reshape(tf.gather(tf.reshape(per_vertex, [-1, 4]), index), [-1, 12])
+
+
+def _corners(rows):
+    """[N, 12] corner rows -> a dict u0, v0, iz0, ok0, ..., ok2 of [N] tensors."""
+    return dict(zip(_CORNER_NAMES, tf.unstack(rows, axis=1), strict=True))
+
+
+def _pixel_box(corners, height, width):
+    """Twice the signed area, whether each triangle is drawn, and the box of pixel
+    centres it may cover.
+
+    Args:
+      corners: the triangles' corner values (see _corners; u, v and ok are used), [N]
+        each.
+
+    Returns:
+      area2 (float32 [N], pixels^2), drawn (bool [N]) and a dict x0, x1, y0, y1 (int32
+      [N], the box clipped to the image; x1 < x0 for triangles that are not drawn).
+    """
+    c = corners
+    area2 = ((c["u1"] - c["u0"]) * (c["v2"] - c["v0"])
+             - (c["v1"] - c["v0"]) * (c["u2"] - c["u0"]))
+    drawn = ((tf.minimum(tf.minimum(c["ok0"], c["ok1"]), c["ok2"]) > 0.5)
+             & (tf.abs(area2) > MIN_AREA))
+    box = {}
+    for name, coord, size in (("x", "u", width), ("y", "v", height)):
+        a, b, d = c[coord + "0"], c[coord + "1"], c[coord + "2"]
+        lo = tf.clip_by_value(tf.minimum(tf.minimum(a, b), d) - EDGE_TOLERANCE, -1.0, size)
+        hi = tf.clip_by_value(tf.maximum(tf.maximum(a, b), d) + EDGE_TOLERANCE, -1.0, size)
+        lo = tf.maximum(tf.cast(tf.math.ceil(lo), tf.int32), 0)
+        hi = tf.minimum(tf.cast(tf.math.floor(hi), tf.int32), size - 1)
+        box[name + "0"] = lo
+        box[name + "1"] = tf.where(drawn, hi, lo - 1)
+    return area2, drawn, box
+
+
+def _triangle_setup(corners, height, width):
+    """Per-triangle constants for the inside test, depth and candidate blocks.
+
+    Args:
+      corners: the triangles' corner values (see _corners), [N] each.
+      height, width: image size.
+
+    Returns:
+      A dict of [N] tensors: u0, v0 (first vertex, pixels); a1, b1, a2, b2 (image
+      gradients of barycentrics 1 and 2); t0, t1, t2 (edge tolerance in barycentric
+      units); iz0, iz1, iz2 (1/z of the vertices); x0, y0, x1, y1 (int32 box of covered
+      pixel centres, clipped to the image; x1 < x0 for triangles that are not drawn).
+    """
+    c = corners
+    area2, drawn, box = _pixel_box(c, height, width)
+    q1u, q1v = c["u1"] - c["u0"], c["v1"] - c["v0"]
+    q2u, q2v = c["u2"] - c["u0"], c["v2"] - c["v0"]
     inv_area = tf.where(drawn, 1.0 / tf.where(drawn, area2, 1.0), 0.0)
     # lambda1(q) = cross(q, q2) / area2, lambda2(q) = cross(q1, q) / area2, q = p - p0.
     a1, b1 = q2v * inv_area, -q2u * inv_area
     a2, b2 = -q1v * inv_area, q1u * inv_area
     t = {
-        "u0": u[:, 0], "v0": v[:, 0], "a1": a1, "b1": b1, "a2": a2, "b2": b2,
+        "u0": c["u0"], "v0": c["v0"], "a1": a1, "b1": b1, "a2": a2, "b2": b2,
         "t0": EDGE_TOLERANCE * tf.sqrt((a1 + a2) ** 2 + (b1 + b2) ** 2),
         "t1": EDGE_TOLERANCE * tf.sqrt(a1 * a1 + b1 * b1),
         "t2": EDGE_TOLERANCE * tf.sqrt(a2 * a2 + b2 * b2),
-        "iz0": iz[:, 0], "iz1": iz[:, 1], "iz2": iz[:, 2],
+        "iz0": c["iz0"], "iz1": c["iz1"], "iz2": c["iz2"],
     }
-    for name, coord, size in (("x", u, width), ("y", v, height)):
-        lo = tf.clip_by_value(tf.reduce_min(coord, -1) - EDGE_TOLERANCE, -1.0, size)
-        hi = tf.clip_by_value(tf.reduce_max(coord, -1) + EDGE_TOLERANCE, -1.0, size)
-        lo = tf.maximum(tf.cast(tf.math.ceil(lo), tf.int32), 0)
-        hi = tf.minimum(tf.cast(tf.math.floor(hi), tf.int32), size - 1)
-        t[name + "0"] = lo
-        t[name + "1"] = tf.where(drawn, hi, lo - 1)
+    t.update(box)
     return t
+
+
+def _candidate_keys(corners, tri, block, used, window, num_faces, height, width,
+                    num_pixels):
+    """Z-buffer keys of one candidate block of each of N triangles.
+
+    Args:
+      corners: the triangles' corner values (see _corners), [N] each.
+      tri: int32 [N], flat index into B*F; block: int32 [N], row-major block number in
+        the triangle's box; used: bool [N], False for padding items (None: all used).
+      window: block side in pixels; num_faces: F; height, width: the image's;
+      num_pixels: B*H*W.
+
+    Returns:
+      key: int64 [N * window^2], the depth's float bits above the face id, _EMPTY_KEY
+        where the candidate pixel is not covered; pixel: int32 [N * window^2], flat
+        index into B*H*W, num_pixels where not covered; size_x, size_y: int32 [N], the
+        width and height of the triangles' boxes in pixels (0 when not drawn).
+    """
+    p = _triangle_setup(corners, height, width)
+    size_x = tf.maximum(p["x1"] - p["x0"] + 1, 0)
+    size_y = tf.maximum(p["y1"] - p["y0"] + 1, 0)
+    nbx = tf.maximum((size_x + window - 1) // window, 1)
+    offsets = tf.range(window * window, dtype=tf.int32)
+    off_x, off_y = offsets % window, offsets // window  # [w*w]
+    col = lambda name: p[name][:, None]  # noqa: E731
+    bx, by = block % nbx, block // nbx
+    px = col("x0") + (bx * window)[:, None] + off_x  # [N, w*w]
+    py = col("y0") + (by * window)[:, None] + off_y
+    qx = tf.cast(px, tf.float32) - col("u0")
+    qy = tf.cast(py, tf.float32) - col("v0")
+    l1 = col("a1") * qx + col("b1") * qy
+    l2 = col("a2") * qx + col("b2") * qy
+    l0 = 1.0 - l1 - l2
+    inv_z = l0 * col("iz0") + l1 * col("iz1") + l2 * col("iz2")
+    inside = ((l0 >= -col("t0")) & (l1 >= -col("t1")) & (l2 >= -col("t2"))
+              & (px <= col("x1")) & (py <= col("y1")) & (inv_z > 0.0))
+    if used is not None:
+        inside &= used[:, None]
+    depth = 1.0 / tf.where(inside, inv_z, 1.0)
+    face = tf.cast(tri % num_faces, tf.int64)[:, None]
+    key = tf.bitwise.left_shift(tf.cast(tf.bitcast(depth, tf.int32), tf.int64),
+                                tf.constant(32, tf.int64)) | face
+    key = tf.where(inside, key, _EMPTY_KEY)
+    pixel = (tri // num_faces)[:, None] * (height * width) + py * width + px
+    pixel = tf.where(inside, pixel, num_pixels)
+    return tf.reshape(key, [-1]), tf.reshape(pixel, [-1]), size_x, size_y
 
 
 def _visibility(vertices, faces, K, height, width, near, window, chunk):
     """Face id of the nearest surface at every pixel centre: int32 [B, H, W], -1 empty."""
     batch = tf.shape(vertices)[0]
-    num_faces = tf.shape(faces)[0]
-    tris = _triangle_setup(vertices, faces, K, height, width, near)
-    num_tri = tf.shape(tris["u0"])[0]
+    num_faces = faces.shape[0] or tf.shape(faces)[0]
+    per_vertex = _project_vertices(vertices, K, near)
     num_pixels = batch * height * width
+    rows = _corner_rows(per_vertex, faces)
+    if in_xla_context():
+        tri_index = tf.range(tf.shape(rows)[0], dtype=tf.int32)
+    else:
+        # Only the triangles whose box holds a pixel centre (about 40% of a smooth
+        # 64x64 grid mesh's triangles: the rest fall between pixel centres).
+        _, _, box = _pixel_box(_corners(rows), height, width)
+        covers = (box["x1"] >= box["x0"]) & (box["y1"] >= box["y0"])
+        tri_index = tf.cast(tf.where(covers)[:, 0], tf.int32)
+        rows = tf.gather(rows, tri_index)
+    corners = _corners(rows)
+    num_tri = tf.shape(tri_index)[0]
+    key, pixel, size_x, size_y = _candidate_keys(
+        corners, tri_index, tf.zeros_like(tri_index), None, window, num_faces, height,
+        width, num_pixels)
+    zbuf = tf.math.unsorted_segment_min(key, pixel, num_pixels + 1)[:-1]
 
-    blocks_x = (tf.maximum(tris["x1"] - tris["x0"] + 1, 0) + window - 1) // window
-    blocks_y = (tf.maximum(tris["y1"] - tris["y0"] + 1, 0) + window - 1) // window
-    tris["nbx"] = tf.maximum(blocks_x, 1)
-
-    offsets = tf.range(window * window, dtype=tf.int32)
-    off_x, off_y = offsets % window, offsets // window  # [w*w]
-
-    def keys_for(p, tri, block, used):
-        """Per-pixel minimum key over candidate block `block` of each triangle.
-
-        p: the triangle constants (dict of [N] tensors) of triangles tri (int32 [N], flat
-        index into B*F); block: int32 [N], row-major block number in the triangle's box;
-        used: bool [N], False for padding items (or None: all used).
-        """
-        col = lambda name: p[name][:, None]  # noqa: E731
-        bx, by = block % p["nbx"], block // p["nbx"]
-        px = col("x0") + (bx * window)[:, None] + off_x  # [N, w*w]
-        py = col("y0") + (by * window)[:, None] + off_y
-        qx = tf.cast(px, tf.float32) - col("u0")
-        qy = tf.cast(py, tf.float32) - col("v0")
-        l1 = col("a1") * qx + col("b1") * qy
-        l2 = col("a2") * qx + col("b2") * qy
-        l0 = 1.0 - l1 - l2
-        inv_z = l0 * col("iz0") + l1 * col("iz1") + l2 * col("iz2")
-        inside = ((l0 >= -col("t0")) & (l1 >= -col("t1")) & (l2 >= -col("t2"))
-                  & (px <= col("x1")) & (py <= col("y1")) & (inv_z > 0.0))
-        if used is not None:
-            inside &= used[:, None]
-        depth = 1.0 / tf.where(inside, inv_z, 1.0)
-        face = tf.cast(tri % num_faces, tf.int64)[:, None]
-        key = tf.bitwise.left_shift(tf.cast(tf.bitcast(depth, tf.int32), tf.int64),
-                                    tf.constant(32, tf.int64)) | face
-        key = tf.where(inside, key, _EMPTY_KEY)
-        pixel = (tri // num_faces)[:, None] * (height * width) + py * width + px
-        pixel = tf.where(inside, pixel, num_pixels)
-        return tf.math.unsorted_segment_min(
-            tf.reshape(key, [-1]), tf.reshape(pixel, [-1]), num_pixels + 1)[:-1]
-
-    tri_index = tf.range(num_tri, dtype=tf.int32)
-    zbuf = keys_for(tris, tri_index, tf.zeros_like(tri_index), None)
-
-    # Triangles larger than one block: their remaining blocks, in chunks of chunk_size
-    # items. The triangles that have any are first compacted to the front of a list, in
-    # order, so every chunk is served by at most chunk_size consecutive list entries.
-    if not chunk:
-        static_tri = vertices.shape[0] * faces.shape[0] if vertices.shape[0] else None
-        chunk = max(static_tri // 16, 1024) if static_tri else 4096
-    chunk_size = int(chunk)
-    extra = blocks_x * blocks_y - 1
+    # Triangles whose box is larger than the first block: their whole box again, in
+    # blocks of loop_window x loop_window pixels (the first block's pixels twice, which
+    # the minimum does not mind), in chunks of chunk_size blocks. The triangles that have
+    # any are first compacted to the front of a list, in order, so every chunk is served
+    # by at most chunk_size consecutive list entries.
+    loop_window = 2 * window
+    chunk_size = int(chunk or DEFAULT_CHUNK)
+    big = (size_x > window) | (size_y > window)
+    extra = tf.where(big, ((size_x + loop_window - 1) // loop_window)
+                     * ((size_y + loop_window - 1) // loop_window), 0)
     has_extra = extra > 0
     slot = tf.where(has_extra, tf.cumsum(tf.cast(has_extra, tf.int32)) - 1, num_tri)
-    listed = tf.math.unsorted_segment_max(tri_index, slot, num_tri + 1)[:-1]  # -ve: none
+    position = tf.range(num_tri, dtype=tf.int32)
+    listed = tf.math.unsorted_segment_max(position, slot, num_tri + 1)[:-1]  # -ve: none
     listed_extra = tf.where(listed >= 0, tf.gather(extra, tf.maximum(listed, 0)), 0)
+    listed = tf.gather(tri_index, tf.maximum(listed, 0))  # flat index into B*F
     ends = tf.cumsum(listed_extra)
-    total = ends[-1]
+    total = tf.reduce_sum(listed_extra)
     pad = tf.fill([chunk_size], total + 1)
     ends_padded = tf.concat([ends, pad], 0)
-    listed_padded = tf.concat([tf.maximum(listed, 0), tf.zeros([chunk_size], tf.int32)], 0)
+    listed_padded = tf.concat([listed, tf.zeros([chunk_size], tf.int32)], 0)
     extra_padded = tf.concat([listed_extra, tf.ones([chunk_size], tf.int32)], 0)
     local = tf.range(chunk_size, dtype=tf.int32)
 
@@ -251,9 +328,12 @@ def _visibility(vertices, faces, K, height, width, near, window, chunk):
         used = item < total
         entry = tf.where(used, entry, 0)
         tri = tf.gather(window_of(listed_padded), entry)
-        block = item - tf.gather(entry_starts, entry) + 1
-        p = {k: tf.gather(val, tri) for k, val in tris.items()}
-        return start + chunk_size, tf.minimum(zbuf, keys_for(p, tri, block, used))
+        block = item - tf.gather(entry_starts, entry)
+        corners = _corners(_corner_rows(per_vertex, faces, tri))
+        key, pixel, _, _ = _candidate_keys(corners, tri, block, used, loop_window,
+                                           num_faces, height, width, num_pixels)
+        keys = tf.math.unsorted_segment_min(key, pixel, num_pixels + 1)[:-1]
+        return start + chunk_size, tf.minimum(zbuf, keys)
 
     _, zbuf = tf.while_loop(lambda start, _: start < total, body,
                             (tf.constant(0, tf.int32), zbuf))
