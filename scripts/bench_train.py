@@ -20,17 +20,32 @@ Keras' time of the last epoch; and the input pipeline alone, folder of files
 against TFRecord shards, in images/s and as a ratio to the training step's.
 
     python scripts/bench_train.py --workers=2 [--steps=12]
+
+With --config (an A/B of this checkout against the code of an earlier commit, issue 32):
+the training step of that config at --batch, timed alternately in two worker processes
+on the same batch of synthetic faces and the same initial weights: "before" runs the
+tfsym3d package of commit --before (extracted with git archive) with TensorFlow's own
+CPU defaults, "after" runs this checkout. Two processes, because part of the change is
+process-wide (oneDNN's kernels are chosen when TensorFlow starts); alternating one step
+at a time makes slow phases of a shared machine hit both alike. Prints seconds per
+step, images/s, the ratio and both first-step losses (equal to float rounding).
+
+    python scripts/bench_train.py --config=configs/tiny.yaml [--batch=16] [--repeats=10] \
+        [--before=c221cc4] [--set=lam_perc=0 ...]
 """
 
 import argparse
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+import tfsym3d  # noqa: F401  (before TensorFlow: it sets TensorFlow's start-up options)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -123,10 +138,91 @@ def bench_workers(workers, steps):
               "faster training step")
 
 
+# The commit before issue 32's speed-ups: the "before" side of --config.
+BEFORE = "c221cc4"
+
+
+def _worker(args):
+    """One side of --config: build, then time one training step per "step" line read."""
+    cfg = load_config(args.config, args.set)
+    keras.utils.set_random_seed(0)
+    model = build(Unsup3D(cfg))
+    model.compile(optimizer=keras.optimizers.Adam(cfg.lr), jit_compile=False)
+    model.optimizer.build(model.trainable_variables)
+    step = tf.function(model.train_step)
+    data = np.load(args.worker)
+    batch = (tf.constant(data["images"]), tf.constant(data["depth"]))
+    first = float(step(batch)["loss"])
+    float(step(batch)["loss"])
+    print(f"ready {first:.9g}", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "step":
+            break
+        start = time.perf_counter()
+        float(step(batch)["loss"])
+        print(f"{time.perf_counter() - start:.6f}", flush=True)
+
+
+def bench_before_after(args):
+    """The --config A/B (see the module docstring)."""
+    from tfsym3d.data import folder
+    from tfsym3d.data.synth import generate
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = tempfile.mkdtemp(prefix="bench-ab-")
+    try:
+        generate(os.path.join(root, "data"), args.batch + 20, image_size=64, seed=0)
+        images, depth = next(iter(folder.paired_dataset(
+            os.path.join(root, "data"), "train", batch_size=args.batch, random_flip=False)))
+        np.savez(os.path.join(root, "batch.npz"), images=images.numpy(),
+                 depth=depth.numpy())
+        before = os.path.join(root, "before")
+        os.makedirs(before)
+        archive = subprocess.run(["git", "-C", repo, "archive", args.before, "tfsym3d"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", before], input=archive, check=True)
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("TF_ENABLE_ONEDNN_OPTS", "PYTHONPATH")}
+        env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+        argv = [sys.executable, os.path.abspath(__file__), f"--worker={root}/batch.npz",
+                f"--config={os.path.abspath(args.config)}"] + [f"--set={kv}" for kv in args.set]
+        workers = {
+            "before": subprocess.Popen(argv, env=dict(env, PYTHONPATH=before), cwd=root,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       text=True),
+            "after": subprocess.Popen(argv, env=env, cwd=root, stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True),
+        }
+        losses = {}
+        for name, w in workers.items():
+            line = w.stdout.readline().split()
+            if not line or line[0] != "ready":
+                raise RuntimeError(f"the {name} worker did not start (see its output above)")
+            losses[name] = float(line[1])
+        times = {name: [] for name in workers}
+        for _ in range(args.repeats):
+            for name, w in workers.items():
+                w.stdin.write("step\n")
+                w.stdin.flush()
+                times[name].append(float(w.stdout.readline()))
+        for w in workers.values():
+            w.stdin.close()
+            w.wait(timeout=60)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    t = {name: float(np.median(v)) for name, v in times.items()}
+    label = " ".join([os.path.basename(args.config)] + args.set)
+    print(f"{'config':<28} {'before s':>9} {'after s':>9} {'img/s before':>12} "
+          f"{'img/s after':>12} {'speed-up':>8}  first-step loss before / after")
+    print(f"{label:<28} {t['before']:>9.3f} {t['after']:>9.3f} "
+          f"{args.batch / t['before']:>12.1f} {args.batch / t['after']:>12.1f} "
+          f"{t['before'] / t['after']:>7.2f}x  {losses['before']:.6f} / {losses['after']:.6f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", default="16,64")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=None, help="default 5 (10 with --config)")
     parser.add_argument("--modes", default="graph,xla",
                         help="graph (the training default) and/or xla (whole step compiled)")
     parser.add_argument("--perc_dtypes", default="float32,auto",
@@ -134,10 +230,25 @@ def main():
     parser.add_argument("--workers", type=int, default=0,
                         help="compare N local worker processes with N logical devices")
     parser.add_argument("--steps", type=int, default=12, help="steps per epoch (--workers)")
+    parser.add_argument("--config", default=None,
+                        help="A/B of this config's step: commit --before against this checkout")
+    parser.add_argument("--batch", type=int, default=16, help="batch size (--config)")
+    parser.add_argument("--before", default=BEFORE, help="the earlier commit (--config)")
+    parser.add_argument("--set", action="append", default=[],
+                        help="config override KEY=VALUE (--config; repeatable)")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        _worker(args)
+        return
+    if args.config:
+        args.repeats = args.repeats or 10
+        bench_before_after(args)
+        return
     if args.workers:
         bench_workers(args.workers, args.steps)
         return
+    args.repeats = args.repeats or 5
     rng = np.random.default_rng(0)
     print(f"{'batch':>5} {'mode':<6} {'VGG16':<16} {'step s':>8} {'img/s':>8} {'nets s':>8} "
           f"{'outside':>8}")

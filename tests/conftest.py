@@ -2,7 +2,8 @@ import os
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tfsym3d  # noqa: F401  (first: it sets TensorFlow's start-up options)
+
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 

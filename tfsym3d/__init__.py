@@ -10,6 +10,13 @@ import os
 # TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) hides the program's own
 # output; users can still ask for it with TF_CPP_MIN_LOG_LEVEL=0.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# oneDNN's CPU kernels. TensorFlow turns them on by itself only on CPUs with AVX-512
+# VNNI/BF16 or AMX; elsewhere (e.g. AVX2) it falls back to Eigen, whose convolution
+# gradients are slow at these networks' shapes: a configs/tiny.yaml training step on a
+# 2-core AVX2 CPU takes about half the time with oneDNN (scripts/bench_train.py
+# --config). Same arithmetic up to float rounding. Read once, when TensorFlow is first
+# imported, so `import tfsym3d` before tensorflow; TF_ENABLE_ONEDNN_OPTS=0 turns it off.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 __version__ = "0.1.0"
 

@@ -170,13 +170,20 @@ def _pixel_box(corners, height, width):
     box = {}
     for name, coord, size in (("x", "u", width), ("y", "v", height)):
         a, b, d = c[coord + "0"], c[coord + "1"], c[coord + "2"]
-        lo = tf.clip_by_value(tf.minimum(tf.minimum(a, b), d) - EDGE_TOLERANCE, -1.0, size)
-        hi = tf.clip_by_value(tf.maximum(tf.maximum(a, b), d) + EDGE_TOLERANCE, -1.0, size)
-        lo = tf.maximum(tf.cast(tf.math.ceil(lo), tf.int32), 0)
-        hi = tf.minimum(tf.cast(tf.math.floor(hi), tf.int32), size - 1)
+        lo, hi = _pixel_range(tf.minimum(tf.minimum(a, b), d),
+                              tf.maximum(tf.maximum(a, b), d), size)
         box[name + "0"] = lo
         box[name + "1"] = tf.where(drawn, hi, lo - 1)
     return area2, drawn, box
+
+
+def _pixel_range(lo, hi, size):
+    """The first and last pixel centre (int32, clipped to 0..size-1) within a
+    coordinate range [lo, hi] widened by EDGE_TOLERANCE; last < first when none."""
+    lo = tf.clip_by_value(lo - EDGE_TOLERANCE, -1.0, size)
+    hi = tf.clip_by_value(hi + EDGE_TOLERANCE, -1.0, size)
+    return (tf.maximum(tf.cast(tf.math.ceil(lo), tf.int32), 0),
+            tf.minimum(tf.cast(tf.math.floor(hi), tf.int32), size - 1))
 
 
 def _triangle_setup(corners, height, width):
@@ -269,9 +276,13 @@ def _visibility(vertices, faces, K, height, width, near, window, chunk):
         tri_index = tf.range(tf.shape(rows)[0], dtype=tf.int32)
     else:
         # Only the triangles whose box holds a pixel centre (about 40% of a smooth
-        # 64x64 grid mesh's triangles: the rest fall between pixel centres).
-        _, _, box = _pixel_box(_corners(rows), height, width)
-        covers = (box["x1"] >= box["x0"]) & (box["y1"] >= box["y0"])
+        # 64x64 grid mesh's triangles: the rest fall between pixel centres). The test
+        # is _pixel_box's without `drawn`: a few more pass, which _candidate_keys drops.
+        uv = tf.reshape(rows, [-1, 3, 4])[:, :, :2]
+        lo, hi = tf.reduce_min(uv, axis=1), tf.reduce_max(uv, axis=1)  # [T, 2]
+        x0, x1 = _pixel_range(lo[:, 0], hi[:, 0], width)
+        y0, y1 = _pixel_range(lo[:, 1], hi[:, 1], height)
+        covers = (x1 >= x0) & (y1 >= y0)
         tri_index = tf.cast(tf.where(covers)[:, 0], tf.int32)
         rows = tf.gather(rows, tri_index)
     corners = _corners(rows)
