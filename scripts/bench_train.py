@@ -26,9 +26,10 @@ the training step of that config at --batch, timed alternately in two worker pro
 on the same batch of synthetic faces and the same initial weights: "before" runs the
 tfsym3d package of commit --before (extracted with git archive) with TensorFlow's own
 CPU defaults, "after" runs this checkout. Two processes, because part of the change is
-process-wide (oneDNN's kernels are chosen when TensorFlow starts); alternating one step
-at a time makes slow phases of a shared machine hit both alike. Prints seconds per
-step, images/s, the ratio and both first-step losses (equal to float rounding).
+process-wide (oneDNN's kernels are chosen when TensorFlow starts); alternating three
+steps at a time makes slow phases of a shared machine hit both alike. Prints seconds
+per step (medians), images/s, the ratio and both first-step losses (equal to float
+rounding).
 
     python scripts/bench_train.py --config=configs/tiny.yaml [--batch=16] [--repeats=10] \
         [--before=c221cc4] [--set=lam_perc=0 ...]
@@ -156,11 +157,13 @@ def _worker(args):
     float(step(batch)["loss"])
     print(f"ready {first:.9g}", flush=True)
     for line in sys.stdin:
-        if line.strip() != "step":
+        if not line.startswith("steps "):
             break
+        n = int(line.split()[1])
         start = time.perf_counter()
-        float(step(batch)["loss"])
-        print(f"{time.perf_counter() - start:.6f}", flush=True)
+        for _ in range(n):
+            float(step(batch)["loss"])
+        print(f"{(time.perf_counter() - start) / n:.6f}", flush=True)
 
 
 def bench_before_after(args):
@@ -202,7 +205,11 @@ def bench_before_after(args):
         times = {name: [] for name in workers}
         for _ in range(args.repeats):
             for name, w in workers.items():
-                w.stdin.write("step\n")
+                # A pause first (TensorFlow's idle threads spin for a while after a
+                # step, which would slow the other process), then 3 steps in a row (the
+                # first after a pause pays for waking the threads).
+                time.sleep(0.5)
+                w.stdin.write("steps 3\n")
                 w.stdin.flush()
                 times[name].append(float(w.stdout.readline()))
         for w in workers.values():

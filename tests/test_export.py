@@ -99,8 +99,12 @@ def test_one_output_contract(exported, model_run, faces):
             if OUTPUTS[name][1] == "0..1":
                 assert 0.0 <= out[name].min() and out[name].max() <= 1.0, (source, name)
             # Re-rendered outputs: the rasterizer's coverage may differ at a few edge
-            # pixels between graphs, so compare their means there.
+            # pixels between graphs, so compare their means there. Normals are
+            # normalised differences of neighbouring depths ~3e-5 camera units apart: they
+            # amplify the depth's rounding, which differs between runtimes' kernels
+            # (measured 1.04e-4 for ONNX Runtime against oneDNN).
             tol = 1e-4 if name not in RECON_OUTPUTS else 1e-3
+            tol = 1e-3 if name.endswith("_normal") else tol
             diff = np.abs(out[name] - want[name])
             assert (diff.mean() if name in RECON_OUTPUTS else diff.max()) <= tol, (source,
                                                                                  name)

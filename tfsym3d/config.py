@@ -57,6 +57,8 @@ class Config:
     jit_renderer: bool = _opt(False, "Rasterizer visibility pass under XLA (see bench).")
     fuse_renderer: bool = _opt(True, "Renderer per-pixel arithmetic (normals, sampling, "
                                "depth) compiled with XLA; off where XLA is unavailable.")
+    fuse_group_norm: bool = _opt(True, "The networks' GroupNorm layers compiled with XLA "
+                                 "(forward and backward); off where XLA is unavailable.")
     fuse_optimizer: bool = _opt(True, "On one device, the Adam update (with the L2 decay) "
                                 "compiled with XLA: one fused pass over the weights.")
     # --- model: ranges ---

@@ -25,6 +25,7 @@ from tfsym3d import losses, metrics
 from tfsym3d.config import Config
 from tfsym3d.io.images import from_unit, to_unit
 from tfsym3d.layers import ConfNet, EDDeconv, Encoder
+from tfsym3d.layers.blocks import GroupNorm
 from tfsym3d.renderer import Renderer, lambertian
 from tfsym3d.renderer.xla import in_xla_context
 
@@ -95,6 +96,9 @@ class Unsup3D(keras.Model):
         self.netC = ConfNet(cfg.nf_conf, cfg.zdim_conf, s, g, name="netC") if cfg.use_conf_map \
             else None
         # ---
+        for layer in self._flatten_layers():
+            if isinstance(layer, GroupNorm):
+                layer.fused = cfg.fuse_group_norm
         self.perceptual = None
         self._fused_apply = None
         self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name="epoch")
@@ -163,12 +167,12 @@ class Unsup3D(keras.Model):
           canon_albedo [2B,H,W,3] in [-1,1]; canon_light_a, canon_light_b [2B,1];
           canon_light_d [2B,3]; canon_normal [2B,H,W,3]; canon_diffuse_shading
           [2B,H,W,1]; canon_shading [2B,H,W,1]; canon_im [2B,H,W,3]; view [2B,6];
-          recon_depth [2B,H,W]; recon_normal [2B,H,W,3]; recon_render [2B,H,W,3] (the
-          re-rendering, unmasked); recon_seen [2B,H,W] (1 where its view sees the
-          surface); recon_im [2B,H,W,3] (recon_render masked by recon_mask, as the
-          losses see it); recon_mask [2B,H,W] (plain and flipped both seen); conf_sigma_l1
-          [B,H,W,2] and conf_sigma_percl [B,H/4,W/4,2] (absent without netC);
-          depth_sm (scalar).
+          recon_depth [2B,H,W]; recon_render [2B,H,W,3] (the re-rendering, unmasked);
+          recon_seen [2B,H,W] (1 where its view sees the surface); recon_im [2B,H,W,3]
+          (recon_render masked by recon_mask, as the losses see it); recon_mask [2B,H,W]
+          (plain and flipped both seen); conf_sigma_l1 [B,H,W,2] and conf_sigma_percl
+          [B,H/4,W/4,2] (absent without netC); depth_sm (scalar). recon_normal: see
+          public_outputs.
         """
         cfg = self.cfg
         out = self.factors(images, training)
@@ -215,7 +219,6 @@ class Unsup3D(keras.Model):
         grid = r.get_inv_warped_2d_grid(recon_depth, view)
         return {
             "recon_depth": recon_depth,
-            "recon_normal": r.get_normal_from_depth(recon_depth),
             "recon_render": r.grid_sample(canon_im, grid),
             "recon_seen": r.seen(recon_depth),
         }
@@ -267,6 +270,9 @@ class Unsup3D(keras.Model):
         pub = {k: out[k][:b] for k in OUTPUTS if k in out and k != "recon_im"}
         pub["canon_albedo"] = to_unit(pub["canon_albedo"])
         pub["canon_im"] = tf.clip_by_value(to_unit(pub["canon_im"]), 0.0, 1.0)
+        if "recon_depth" in out:
+            # Only outputs need them; training steps do not pay for them.
+            pub["recon_normal"] = self.renderer.get_normal_from_depth(out["recon_depth"][:b])
         if "recon_render" in out:
             pub["recon_im"] = tf.clip_by_value(to_unit(out["recon_render"][:b]), 0.0, 1.0) \
                 * out["recon_seen"][:b, ..., None]

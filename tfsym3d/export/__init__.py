@@ -171,7 +171,8 @@ def load_for_export(checkpoint):
     from tfsym3d.checkpoints import load_model
     from tfsym3d.export.graph import use_export_ops
 
-    return use_export_ops(load_model(checkpoint, fuse_renderer=False, jit_renderer=False))
+    return use_export_ops(load_model(checkpoint, fuse_renderer=False, fuse_group_norm=False,
+                                     jit_renderer=False))
 
 
 def _keras_outputs(model, images):

@@ -297,7 +297,7 @@ def _visibility(vertices, faces, K, height, width, near, window, chunk):
     # the minimum does not mind), in chunks of chunk_size blocks. The triangles that have
     # any are first compacted to the front of a list, in order, so every chunk is served
     # by at most chunk_size consecutive list entries.
-    loop_window = 2 * window
+    loop_window = max(2 * window, 4)
     chunk_size = int(chunk or DEFAULT_CHUNK)
     big = (size_x > window) | (size_y > window)
     extra = tf.where(big, ((size_x + loop_window - 1) // loop_window)
