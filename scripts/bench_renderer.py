@@ -72,15 +72,15 @@ def tfg_kernel(cache, wheel=None):
             if not found:
                 return None, "could not download tensorflow-graphics: " + got.stderr[-300:]
         wheel = found[0]
-    src = os.path.join(cache, "src")
-    names = ["rasterize_triangles_op.cc", "rasterize_triangles_impl.cc",
-             "rasterize_triangles_impl.h"]
-    with zipfile.ZipFile(wheel) as z:
-        for name in names:
-            z.extract(f"tensorflow_graphics/rendering/kernels/{name}", src)
-    kernels = os.path.join(src, "tensorflow_graphics", "rendering", "kernels")
     library = os.path.join(cache, "rasterize_triangles.so")
     if not os.path.exists(library):
+        src = os.path.join(cache, "src")
+        names = ["rasterize_triangles_op.cc", "rasterize_triangles_impl.cc",
+                 "rasterize_triangles_impl.h"]
+        with zipfile.ZipFile(wheel) as z:
+            for name in names:
+                z.extract(f"tensorflow_graphics/rendering/kernels/{name}", src)
+        kernels = os.path.join(src, "tensorflow_graphics", "rendering", "kernels")
         built = subprocess.run(
             [compiler, "-std=c++17", "-shared", "-fPIC", "-O2",
              os.path.join(kernels, names[0]), os.path.join(kernels, names[1]),
@@ -91,14 +91,20 @@ def tfg_kernel(cache, wheel=None):
     return tf.load_op_library(library), None
 
 
-def warped_meshes(r, depth, rng):
-    """Camera-space vertices [N, S*S, 3] of depth maps [N, S, S] seen from random views
-    in the training ranges (rotations +-60 deg, xy translation +-0.1)."""
-    n = depth.shape[0]
+def random_views(rng, n):
+    """n random views [n, 6] (float32) in the training ranges: rotations +-60 deg, xy
+    translation +-0.1, no z translation."""
     view = np.zeros((n, 6), np.float32)
     view[:, :3] = rng.uniform(-np.pi / 3, np.pi / 3, (n, 3))
     view[:, 3:5] = rng.uniform(-0.1, 0.1, (n, 2))
-    grid = r.get_warped_3d_grid(tf.constant(depth), tf.constant(view))
+    return view
+
+
+def warped_meshes(r, depth, rng):
+    """Camera-space vertices [N, S*S, 3] of depth maps [N, S, S] seen from random views
+    (random_views)."""
+    n = depth.shape[0]
+    grid = r.get_warped_3d_grid(tf.constant(depth), tf.constant(random_views(rng, n)))
     return tf.reshape(grid, [n, -1, 3])
 
 
@@ -166,10 +172,8 @@ def main():
 
     depth = tf.Variable(smooth_depths(rng, 2 * b, size))
     image = tf.Variable(rng.uniform(-1, 1, (2 * b, size, size, 3)).astype(np.float32))
-    view = np.zeros((b, 6))
-    view[:, :3] = rng.uniform(-np.pi / 3, np.pi / 3, (b, 3))
-    view[:, 3:5] = rng.uniform(-0.1, 0.1, (b, 2))
-    view = tf.Variable(np.concatenate([view, view]).astype(np.float32))
+    view = random_views(rng, b)
+    view = tf.Variable(np.concatenate([view, view]))
 
     def renderer_step():
         with tf.GradientTape() as tape:

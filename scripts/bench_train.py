@@ -53,7 +53,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from benchlib import interleaved_times  # noqa: E402
+from benchlib import face_batch, interleaved_times, training_step  # noqa: E402
 
 from tfsym3d import Unsup3D, load_config  # noqa: E402
 from tfsym3d.model import build  # noqa: E402
@@ -144,13 +144,9 @@ BEFORE = "c221cc4"
 
 
 def _worker(args):
-    """One side of --config: build, then time one training step per "step" line read."""
-    cfg = load_config(args.config, args.set)
-    keras.utils.set_random_seed(0)
-    model = build(Unsup3D(cfg))
-    model.compile(optimizer=keras.optimizers.Adam(cfg.lr), jit_compile=False)
-    model.optimizer.build(model.trainable_variables)
-    step = tf.function(model.train_step)
+    """One side of --config: build, then for each "steps N" line read, run N training
+    steps and print their mean time."""
+    _, step = training_step(load_config(args.config, args.set))
     data = np.load(args.worker)
     batch = (tf.constant(data["images"]), tf.constant(data["depth"]))
     first = float(step(batch)["loss"])
@@ -168,17 +164,11 @@ def _worker(args):
 
 def bench_before_after(args):
     """The --config A/B (see the module docstring)."""
-    from tfsym3d.data import folder
-    from tfsym3d.data.synth import generate
-
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     root = tempfile.mkdtemp(prefix="bench-ab-")
     try:
-        generate(os.path.join(root, "data"), args.batch + 20, image_size=64, seed=0)
-        images, depth = next(iter(folder.paired_dataset(
-            os.path.join(root, "data"), "train", batch_size=args.batch, random_flip=False)))
-        np.savez(os.path.join(root, "batch.npz"), images=images.numpy(),
-                 depth=depth.numpy())
+        images, depth = face_batch(args.batch)
+        np.savez(os.path.join(root, "batch.npz"), images=images, depth=depth)
         before = os.path.join(root, "before")
         os.makedirs(before)
         archive = subprocess.run(["git", "-C", repo, "archive", args.before, "tfsym3d"],

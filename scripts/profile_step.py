@@ -20,7 +20,6 @@ import collections
 import glob
 import json
 import os
-import shutil
 import sys
 import tempfile
 
@@ -28,14 +27,12 @@ import tfsym3d  # noqa: F401  (before TensorFlow: it sets TensorFlow's start-up 
 
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from benchlib import interleaved_times  # noqa: E402
+from bench_train import networks_step  # noqa: E402
+from benchlib import face_batch, interleaved_times, training_step  # noqa: E402
 
-from tfsym3d import Unsup3D, load_config  # noqa: E402
-from tfsym3d.data import folder  # noqa: E402
-from tfsym3d.data.synth import generate  # noqa: E402
-from tfsym3d.model import build  # noqa: E402
+from tfsym3d import load_config  # noqa: E402
+from tfsym3d.renderer.rasterize import rasterize  # noqa: E402
 
 
 def op_stats(fn, steps, logdir):
@@ -66,26 +63,17 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
 
-    root = tempfile.mkdtemp(prefix="profile-step-")
-    try:
-        generate(os.path.join(root, "data"), args.batch + 20, image_size=64, seed=0)
-        x, depth = next(iter(folder.paired_dataset(
-            os.path.join(root, "data"), "train", batch_size=args.batch, random_flip=False)))
-        cfg = load_config(args.config)
-        keras.utils.set_random_seed(0)
-        model = build(Unsup3D(cfg))
-        model.compile(optimizer=keras.optimizers.Adam(cfg.lr), jit_compile=False)
-        model.optimizer.build(model.trainable_variables)
-        step = tf.function(model.train_step)
+    images, depth = face_batch(args.batch)
+    x, depth = tf.constant(images), tf.constant(depth)
+    model, step = training_step(load_config(args.config))
 
-        def one_step():
-            return float(step((x, depth))["loss"])
+    def one_step():
+        return float(step((x, depth))["loss"])
 
-        for _ in range(2):
-            one_step()
-        rows = op_stats(one_step, args.steps, os.path.join(root, "trace"))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    for _ in range(2):
+        one_step()
+    with tempfile.TemporaryDirectory(prefix="profile-step-") as logdir:
+        rows = op_stats(one_step, args.steps, logdir)
 
     per_step = 1e-3 / args.steps
     rows = [r for r in rows if r["type"] != "IDLE"]
@@ -104,7 +92,7 @@ def main():
 
     # The pieces, timed alternately.
     nets = [n for n in (model.netD, model.netA, model.netL, model.netV, model.netC) if n]
-    weights = [w for n in nets for w in n.trainable_variables]
+    networks = tf.function(networks_step(nets))
     out = model.decompose(x, training=True)
     canon_depth = tf.Variable(out["canon_depth"])
     albedo = tf.Variable(out["canon_albedo"])
@@ -112,14 +100,6 @@ def main():
     light = [out[k] for k in ("canon_light_a", "canon_light_b", "canon_light_d")]
     r = model.renderer
     verts = tf.reshape(r.get_warped_3d_grid(canon_depth, view), [2 * args.batch, -1, 3])
-
-    @tf.function
-    def networks():
-        with tf.GradientTape() as tape:
-            outs = [n(x * 2.0 - 1.0, training=True) for n in nets]
-            flat = [o for t in outs for o in (t if isinstance(t, tuple) else (t,))]
-            loss = tf.add_n([tf.reduce_mean(o) for o in flat])
-        return tape.gradient(loss, weights)
 
     @tf.function
     def renderer():
@@ -130,15 +110,13 @@ def main():
                 rendered["recon_depth"])
         return tape.gradient(loss, [canon_depth, albedo, view])
 
-    from tfsym3d.renderer.rasterize import rasterize
-
     @tf.function
     def visibility():
         return rasterize(tf.stop_gradient(verts), r.faces, r.K, (64, 64))["face_id"]
 
     pieces = {
         "training step": one_step,
-        "networks forward+backward": lambda: [g.numpy() for g in networks()],
+        "networks forward+backward": lambda: [g.numpy() for g in networks(x)],
         "shading + re-rendering forward+backward": lambda: [g.numpy() for g in renderer()],
         f"rasterize {2 * args.batch} meshes (visibility, depth)": lambda: visibility().numpy(),
     }

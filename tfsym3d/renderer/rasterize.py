@@ -16,10 +16,10 @@ face id in an int64, and `unsorted_segment_min` per pixel keeps the nearest surf
 ties broken by the lower face id. Only triangles whose bounding box holds a pixel centre
 take part (on a smooth 64x64 grid mesh more than half hold none). Candidate pixels come
 from a `window` x `window` block (2x2 by default) at the corner of each triangle's box;
-triangles whose box is larger go over their whole box again in blocks twice that side,
-in fixed-size chunks by a while loop, so coverage is exact for triangles of any size.
-Under XLA (`xla=True`) every triangle takes part, so that every tensor keeps a static
-shape.
+triangles whose box is larger go over their whole box again in blocks twice that side
+(at least 4x4), in fixed-size chunks by a while loop, so coverage is exact for triangles
+of any size. Under XLA (`xla=True`) every triangle takes part, so that every tensor
+keeps a static shape.
 
 Conventions: camera space x right, y down, z forward; pixel (u, v) has its centre at
 integer image coordinates (u, v); both windings are drawn. A pixel centre is inside a
@@ -51,8 +51,8 @@ def rasterize(vertices, faces, K, image_shape, near=1e-3, window=2, chunk=None, 
       image_shape: (H, W), python ints.
       near: triangles with any vertex at z <= near are dropped (camera units).
       window: side of the first candidate block per triangle, in pixels; larger
-        triangles then go over their box in blocks of 2 * window (a speed knob; the
-        result does not depend on it).
+        triangles then go over their box in blocks of max(2 * window, 4) (a speed knob;
+        the result does not depend on it).
       chunk: number of blocks per loop iteration for triangles larger than the first
         block (a speed/memory knob; default DEFAULT_CHUNK).
       xla: run the visibility pass under XLA (same result; slower on CPU, see
@@ -265,6 +265,12 @@ def _candidate_keys(corners, tri, block, used, window, num_faces, height, width,
     return tf.reshape(key, [-1]), tf.reshape(pixel, [-1]), size_x, size_y
 
 
+def _nearest(key, pixel, num_pixels):
+    """The minimum key per pixel, int64 [num_pixels] (_EMPTY_KEY where none): the
+    candidates' keys and pixels from _candidate_keys (pixel num_pixels: not covered)."""
+    return tf.math.unsorted_segment_min(key, pixel, num_pixels + 1)[:-1]
+
+
 def _visibility(vertices, faces, K, height, width, near, window, chunk):
     """Face id of the nearest surface at every pixel centre: int32 [B, H, W], -1 empty."""
     batch = tf.shape(vertices)[0]
@@ -290,7 +296,7 @@ def _visibility(vertices, faces, K, height, width, near, window, chunk):
     key, pixel, size_x, size_y = _candidate_keys(
         corners, tri_index, tf.zeros_like(tri_index), None, window, num_faces, height,
         width, num_pixels)
-    zbuf = tf.math.unsorted_segment_min(key, pixel, num_pixels + 1)[:-1]
+    zbuf = _nearest(key, pixel, num_pixels)
 
     # Triangles whose box is larger than the first block: their whole box again, in
     # blocks of loop_window x loop_window pixels (the first block's pixels twice, which
@@ -343,8 +349,7 @@ def _visibility(vertices, faces, K, height, width, near, window, chunk):
         corners = _corners(_corner_rows(per_vertex, faces, tri))
         key, pixel, _, _ = _candidate_keys(corners, tri, block, used, loop_window,
                                            num_faces, height, width, num_pixels)
-        keys = tf.math.unsorted_segment_min(key, pixel, num_pixels + 1)[:-1]
-        return start + chunk_size, tf.minimum(zbuf, keys)
+        return start + chunk_size, tf.minimum(zbuf, _nearest(key, pixel, num_pixels))
 
     _, zbuf = tf.while_loop(lambda start, _: start < total, body,
                             (tf.constant(0, tf.int32), zbuf))
