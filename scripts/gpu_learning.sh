@@ -6,16 +6,17 @@
 # of the mean-depth baseline's, the yaw slope and the images per second.
 #
 #   bash scripts/gpu_learning.sh [--minutes=6] [--data=DIR] [--num=3000] \
-#       [--out=runs/gpu_learning] [--steps=N]
+#       [--out=runs/gpu_learning] [--steps=N] [--set=KEY=VALUE ...]
 #
-# --steps=N ends training after N steps whatever the time (a smoke test on a CPU:
-# --steps=2 --num=90; batch 64 needs 64 training images). Run from the repository root
-# after installing (see README).
+# --steps=N ends training after N steps whatever the time; --set overrides a config key
+# (a smoke test on a CPU: --steps=1 --num=30 --set=batch_size=8). Run from the
+# repository root after installing (see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 BIN=${TFSYM3D:-.venv/bin/tfsym3d}
 MINUTES=6 NUM=3000 OUT=runs/gpu_learning DATA= STEPS=
+SETS=()
 for arg in "$@"; do
   case "$arg" in
     --minutes=*) MINUTES=${arg#*=} ;;
@@ -23,6 +24,7 @@ for arg in "$@"; do
     --out=*) OUT=${arg#*=} ;;
     --data=*) DATA=${arg#*=} ;;
     --steps=*) STEPS=${arg#*=} ;;
+    --set=*) SETS+=("$arg") ;;
     *) echo "gpu_learning.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +39,6 @@ echo "gpu_learning: data ready after $(( $(date +%s) - start )) s; devices:" \
   "$("$PY" -c 'import tensorflow as tf; print([d.name for d in tf.config.list_logical_devices()])' 2>/dev/null)"
 "$PY" scripts/bench_learning.py --config=configs/synface.yaml --data="$DATA" --out="$OUT" \
   --variants=full --minutes="$MINUTES" --set=lam_perc=0 --set=crop=null \
-  ${STEPS:+--max_steps=$STEPS} > "$OUT.log" 2>&1 || { tail -n 20 "$OUT.log" >&2; exit 1; }
+  ${STEPS:+--max_steps=$STEPS} "${SETS[@]}" > "$OUT.log" 2>&1 || { tail -n 20 "$OUT.log" >&2; exit 1; }
 line=$(grep '^RESULT full:' "$OUT.log")
 echo "gpu_learning: ${line#RESULT full: }; $(( $(date +%s) - start )) s wall in all (log: $OUT.log)"

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Builds the phone demo from a checkpoint: the static web app (DIR/web/) and the Android
+# APK hosting it (DIR/tfsym3d-demo.apk).
+#
+#   bash mobile_demo/build.sh --checkpoint=RUN --out=DIR [--quantize=int8,none,fp16]
+#   bash mobile_demo/build.sh --model=FILE.tflite [--model=...] --out=DIR [--no-apk]
+#
+# --checkpoint exports the TFLite models itself (tfsym3d export, one per --quantize
+# variant; the first is the page's default); --model takes exported .tflite files, each
+# with the .card.json that `tfsym3d export` wrote beside it. The JavaScript dependencies
+# (LiteRT.js, three.js) come from npm at build time (mobile_demo/package-lock.json) and
+# are copied into DIR/web/vendor/: the page fetches nothing from elsewhere. Run from
+# anywhere after installing (see README).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+BIN=${TFSYM3D:-$ROOT/.venv/bin/tfsym3d}
+CHECKPOINT= OUT= QUANTIZE=int8,none,fp16 APK=1
+MODELS=()
+for arg in "$@"; do
+  case "$arg" in
+    --checkpoint=*) CHECKPOINT=${arg#*=} ;;
+    --out=*) OUT=${arg#*=} ;;
+    --model=*) MODELS+=("${arg#*=}") ;;
+    --quantize=*) QUANTIZE=${arg#*=} ;;
+    --no-apk) APK= ;;
+    *) echo "build.sh: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+if [ -z "$OUT" ] || { [ -z "$CHECKPOINT" ] && [ ${#MODELS[@]} -eq 0 ]; }; then
+  echo "build.sh: give --out=DIR and --checkpoint=RUN or --model=FILE.tflite" >&2
+  exit 2
+fi
+
+# A fresh folder beside the old one, swapped in at the end: a failed build leaves the
+# previous one as it was.
+mkdir -p "$(dirname "$OUT")"
+WORK=$(mktemp -d "${OUT%/}.building.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+if [ -n "$CHECKPOINT" ]; then
+  echo "== export $CHECKPOINT ($QUANTIZE)"
+  "$BIN" export --checkpoint="$CHECKPOINT" --out="$WORK/export" --formats=tflite \
+    --quantize="$QUANTIZE" >&2
+  for q in ${QUANTIZE//,/ }; do
+    [ "$q" = none ] && q=fp32
+    MODELS+=("$WORK/export/tflite/tfsym3d_$q.tflite")
+  done
+fi
+
+if [ ! -d "$HERE/node_modules/@litertjs/core" ] || [ ! -d "$HERE/node_modules/three" ]; then
+  echo "== npm ci (LiteRT.js, three.js)"
+  (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+echo "== web app"
+WEB=$WORK/web
+mkdir -p "$WEB/model" "$WEB/vendor/litertjs/core" "$WEB/vendor/litertjs/wasm-utils" \
+  "$WEB/vendor/three/build" "$WEB/vendor/three/examples/jsm/controls" \
+  "$WEB/vendor/three/examples/jsm/exporters"
+cp "$HERE"/web/*.html "$HERE"/web/*.js "$HERE"/web/*.css "$WEB/"
+NM=$HERE/node_modules
+cp -r "$NM/@litertjs/core/dist" "$NM/@litertjs/core/wasm" "$WEB/vendor/litertjs/core/"
+cp -r "$NM/@litertjs/wasm-utils/dist" "$WEB/vendor/litertjs/wasm-utils/"
+cp "$NM/three/build/three.module.js" "$NM/three/build/three.core.js" "$WEB/vendor/three/build/"
+cp "$NM/three/examples/jsm/controls/OrbitControls.js" "$WEB/vendor/three/examples/jsm/controls/"
+cp "$NM/three/examples/jsm/exporters/GLTFExporter.js" "$WEB/vendor/three/examples/jsm/exporters/"
+for licence in "$NM/@litertjs/core/LICENSE" "$NM/three/LICENSE"; do
+  [ -f "$licence" ] && cp "$licence" "$WEB/vendor/$(basename "$(dirname "$licence")").LICENSE"
+done
+entries=()
+for model in "${MODELS[@]}"; do
+  card=${model%.tflite}.card.json
+  [ -f "$model" ] || { echo "build.sh: $model: no such file" >&2; exit 1; }
+  [ -f "$card" ] || { echo "build.sh: $card: missing (tfsym3d export writes it beside $model)" >&2; exit 1; }
+  cp "$model" "$card" "$WEB/model/"
+  name=$(basename "$model" .tflite)
+  entries+=("{\"file\": \"model/$name.tflite\", \"card\": \"model/$name.card.json\"}")
+done
+(IFS=,; echo "[${entries[*]}]") > "$WEB/model/models.json"
+
+if [ -n "$APK" ]; then
+  echo "== Android APK"
+  bash "$HERE/android/build_apk.sh" --web="$WEB" --out="$WORK/tfsym3d-demo.apk"
+fi
+
+rm -rf "$WORK/export"
+mkdir -p "$OUT"
+rm -rf "$OUT/web" "$OUT/tfsym3d-demo.apk"
+mv "$WEB" "$OUT/web"
+[ -z "$APK" ] || mv "$WORK/tfsym3d-demo.apk" "$OUT/"
+echo "built $OUT/web (open it from any static file server)${APK:+ and $OUT/tfsym3d-demo.apk}"

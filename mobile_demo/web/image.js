@@ -1,0 +1,46 @@
+// A picked file or a camera frame -> the model's input: the centre square, resized by the
+// browser to S x S (a picture already S x S is used as it is, pixel for pixel), as
+// Float32Array [S*S*3] RGB in 0..1.
+
+export const MAX_PIXELS = 50e6; // larger pictures are refused before decoding
+
+// Decodes an image file; throws an Error whose message is shown to the user.
+export async function decodeFile(file) {
+  if (!file || file.size === 0) throw new Error(`${file ? file.name : 'file'}: the file is empty`);
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, {colorSpaceConversion: 'none',
+                                            premultiplyAlpha: 'none'});
+  } catch (e) {
+    throw new Error(`${file.name}: not an image this browser can decode`);
+  }
+  if (bitmap.width * bitmap.height > MAX_PIXELS) {
+    bitmap.close();
+    throw new Error(`${file.name}: ${bitmap.width}x${bitmap.height} is too large`);
+  }
+  return bitmap;
+}
+
+// source: ImageBitmap, HTMLVideoElement or HTMLImageElement (width/height or
+// videoWidth/videoHeight). canvas: an S x S canvas to draw the crop into (shown as the
+// input crop). Returns Float32Array [S*S*3].
+export function centreCrop(source, canvas, mirror = false) {
+  const s = canvas.width;
+  const w = source.videoWidth || source.width, h = source.videoHeight || source.height;
+  const side = Math.min(w, h);
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = 'high';
+  ctx.save();
+  if (mirror) { ctx.translate(s, 0); ctx.scale(-1, 1); }
+  ctx.drawImage(source, (w - side) / 2, (h - side) / 2, side, side, 0, 0, s, s);
+  ctx.restore();
+  const rgba = ctx.getImageData(0, 0, s, s).data;
+  const out = new Float32Array(s * s * 3);
+  for (let p = 0, q = 0; p < rgba.length; p += 4) {
+    out[q++] = rgba[p] / 255;
+    out[q++] = rgba[p + 1] / 255;
+    out[q++] = rgba[p + 2] / 255;
+  }
+  return out;
+}
