@@ -25,3 +25,17 @@ def model_run(tmp_path_factory):
     cfg.save(config_path(run_dir))
     make_checkpoint(model).save(os.path.join(checkpoint_dir(run_dir), "ckpt"))
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def exported(model_run, tmp_path_factory):
+    """model_run exported to every format, TFLite as fp32, fp16 and int8 (shared by the
+    export and phone-demo tests)."""
+    from tfsym3d import cli
+
+    out = tmp_path_factory.mktemp("exported")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(["tfsym3d", "export", f"--checkpoint={model_run}", f"--out={out}",
+                 "--quantize=none,fp16,int8"])
+    assert exit_info.value.code == 0
+    return out

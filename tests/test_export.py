@@ -21,15 +21,6 @@ S = 64
 
 
 @pytest.fixture(scope="module")
-def exported(model_run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("exported")
-    status = run(["tfsym3d", "export", f"--checkpoint={model_run}", f"--out={out}",
-                  "--quantize=none,fp16,int8"])
-    assert status == 0
-    return out
-
-
-@pytest.fixture(scope="module")
 def faces():
     """Real-looking inputs (synthetic faces, not the ones the cards were measured on)."""
     return export.sample_images(4, S, seed=11)

@@ -4,7 +4,8 @@
 //
 //   node mobile_demo/tests/drive.mjs --url=http://127.0.0.1:PORT/index.html?model=X
 //       [--viewport=412x915] [--touch] [--upload=FILE ...] [--camera=deny]
-//       [--screenshot=FILE.png] [--live=SECONDS --video=FILE.y4m] [--repeat=N]
+//       [--screenshot=FILE.png] [--shot3d=FILE.png] [--live=SECONDS --video=FILE.y4m]
+//       [--repeat=N]
 //
 // Each --upload feeds FILE through the page's file input and records the page's #result
 // JSON, its visible message and the 3D mesh's vertices; --repeat=N uploads the last file
@@ -16,7 +17,7 @@ import puppeteer from 'puppeteer-core';
 
 const args = {upload: []};
 for (const a of process.argv.slice(2)) {
-  const m = a.match(/^--([a-z]+)(?:=(.*))?$/);
+  const m = a.match(/^--([a-z0-9]+)(?:=(.*))?$/);
   if (!m) throw new Error(`drive.mjs: bad argument ${a}`);
   if (m[1] === 'upload') args.upload.push(m[2]);
   else args[m[1]] = m[2] === undefined ? true : m[2];
@@ -25,9 +26,11 @@ const [width, height] = (args.viewport || '1280x900').split('x').map(Number);
 const flags = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic',
   '--no-first-run', '--disable-background-networking', '--disable-component-update',
   '--disable-sync', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'];
+// A fake camera: --video's frames, allowed without asking; or, for --camera=deny, a
+// test pattern whose permission is refused below.
+if (args.video || args.camera) flags.push('--use-fake-device-for-media-stream');
 if (args.video) {
-  flags.push('--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-             `--use-file-for-fake-video-capture=${args.video}`);
+  flags.push('--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${args.video}`);
 }
 const browser = await puppeteer.launch({executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
                                         args: flags, headless: true});
@@ -41,7 +44,7 @@ try {
   const origin = new URL(args.url).origin;
   const cdp = await page.createCDPSession();
   if (args.camera === 'deny') {
-    await cdp.send('Browser.setPermission', {origin, permission: {name: 'videoCapture'},
+    await cdp.send('Browser.setPermission', {origin, permission: {name: 'camera'},
                                              setting: 'denied'});
   }
   await page.goto(args.url, {waitUntil: 'load'});
@@ -59,6 +62,7 @@ try {
     return page.evaluate(() => ({
       result: JSON.parse(document.getElementById('result').textContent),
       message: document.getElementById('message').hidden ? '' :
+        `${document.getElementById('message').className}: ` +
         document.getElementById('message').textContent,
       vertices: window.tfsym3dDemo.state.view.vertices(),
     }));
@@ -88,6 +92,7 @@ try {
     await page.click('#live');
   }
   if (args.screenshot) await page.screenshot({path: args.screenshot, fullPage: true});
+  if (args.shot3d) await (await page.$('#view3d canvas')).screenshot({path: args.shot3d});
 } finally {
   await browser.close();
 }

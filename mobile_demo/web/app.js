@@ -12,8 +12,10 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const state = {model: null, out: null, busy: false, live: false, stream: null, view: null};
 
-function say(text) {
+// A visible message under the buttons: kind 'error' (red) or 'info'.
+function say(text, kind = 'error') {
   $('message').textContent = text;
+  $('message').className = kind;
   $('message').hidden = !text;
 }
 
@@ -99,6 +101,11 @@ async function fromFile(file) {
   say('');
   try {
     const bitmap = await decodeFile(file);
+    const s = state.model.size;
+    if (bitmap.width !== s || bitmap.height !== s) {
+      say(`${file.name}: ${bitmap.width}x${bitmap.height}; its centre square is resized ` +
+          `to ${s}x${s}`, 'info');
+    }
     const {out, ms} = await reconstruct(bitmap);
     bitmap.close();
     $('timing').textContent = `${ms.toFixed(1)} ms on this device (${state.model.backend})`;

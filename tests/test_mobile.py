@@ -1,0 +1,166 @@
+"""The phone demo (mobile_demo/): the web app in headless Chromium against the Python
+TFLite interpreter, the Keras model and the Python mesh builder; bad input; the APK
+checked as Android's tools check one. Needs Debian's chromium, smali, aapt, zipalign,
+apksigner and android-framework-res and `npm ci --prefix mobile_demo` (the README's
+install command)."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, "mobile_demo")
+sys.path.insert(0, DEMO)
+from serve import serve  # noqa: E402
+
+S = 64
+PHONE, DESKTOP = ("412x915", True), ("1280x900", False)
+
+
+@pytest.fixture(scope="module")
+def built(exported, tmp_path_factory):
+    """The demo built from the shared export (fp32 and int8), APK included."""
+    out = tmp_path_factory.mktemp("demo")
+    tflite = exported / "tflite"
+    proc = subprocess.run(
+        ["bash", os.path.join(DEMO, "build.sh"), f"--out={out}",
+         f"--model={tflite / 'tfsym3d_fp32.tflite'}", f"--model={tflite / 'tfsym3d_int8.tflite'}"],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return out, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def site(built):
+    server = serve(str(built[0] / "web"))
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def face(tmp_path_factory):
+    """A 64x64 synthetic face as a PNG (used as it is: no resize) and its pixels."""
+    from tfsym3d.export import sample_images
+
+    x = (sample_images(1, S, seed=21)[0] * 255 + 0.5).astype(np.uint8)
+    path = tmp_path_factory.mktemp("face") / "face.png"
+    Image.fromarray(x).save(path)
+    return str(path), x.astype(np.float32) / 255
+
+
+def drive(url, *args):
+    proc = subprocess.run(["node", os.path.join(DEMO, "tests", "drive.mjs"), f"--url={url}",
+                           *args], capture_output=True, text=True, timeout=300, cwd=DEMO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("viewport,touch", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_page_runs_the_model_as_python_does(site, exported, model_run, face, tmp_path,
+                                            viewport, touch):
+    from tfsym3d import Renderer, load_model
+    from tfsym3d.export import convert
+    from tfsym3d.reconstruct.mesh import mesh_arrays
+
+    shot3d = tmp_path / "shape.png"
+    report = drive(f"{site}index.html?model=tfsym3d_fp32.tflite", f"--viewport={viewport}",
+                   *(["--touch"] if touch else []), f"--upload={face[0]}",
+                   f"--screenshot={tmp_path / 'page.png'}", f"--shot3d={shot3d}")
+    page = report["uploads"][0]
+    result = page["result"]
+    assert page["message"] == "", page["message"]
+    assert result["model"] == "tfsym3d_fp32.tflite" and "LiteRT.js" in result["backend"]
+    assert result["ms"] > 0 and len(result["view"]) == 6 and len(result["light"]) == 5
+    depth = np.array(result["canon_depth"], np.float32).reshape(S, S)
+
+    x = face[1][None]
+    python = convert.runner("tflite", str(exported / "tflite" / "tfsym3d_fp32.tflite"))(x)
+    assert np.abs(depth - python["canon_depth"][0]).max() <= 1e-4
+    assert np.abs(np.array(result["view"]) - python["view"][0]).max() <= 1e-4
+    keras = load_model(model_run)(x)
+    assert np.abs(depth - keras["canon_depth"].numpy()[0]).max() <= 1e-4
+
+    vertices, _, _ = mesh_arrays(depth, Renderer(S))
+    np.testing.assert_allclose(np.array(page["vertices"]).reshape(-1, 3), vertices, atol=1e-5)
+
+    # The 3D view is not blank: its pixels vary with the depth's shading and texture.
+    shape = np.asarray(Image.open(shot3d).convert("RGB"), np.float32)
+    assert shape.shape[0] > 200 and shape.shape[1] > 200
+    assert len(np.unique(shape.reshape(-1, 3), axis=0)) > 200
+    assert Image.open(tmp_path / "page.png").size[0] == int(viewport.split("x")[0])
+
+
+def test_mesh_js_is_the_python_mesh(tmp_path):
+    """mobile_demo/web/mesh.js (run by Node) against tfsym3d.reconstruct.mesh.mesh_arrays
+    on a random depth map: vertices, faces and texture coordinates."""
+    from tfsym3d import Renderer
+    from tfsym3d.reconstruct.mesh import mesh_arrays
+
+    r = Renderer(S)
+    depth = np.random.default_rng(0).uniform(0.9, 1.1, (S, S)).astype(np.float32)
+    camera = {"intrinsics": np.asarray(r.K, np.float64).tolist(),
+              "rot_center_depth": float(r.rot_center_depth)}
+    (tmp_path / "in.json").write_text(json.dumps({"depth": depth.ravel().tolist(),
+                                                  "camera": camera}))
+    script = (
+        "import {meshVertices, meshFaces, meshUV} from './web/mesh.js';"
+        "import {readFileSync} from 'fs';"
+        f"const a = JSON.parse(readFileSync('{tmp_path / 'in.json'}'));"
+        f"console.log(JSON.stringify({{v: Array.from(meshVertices(a.depth, {S}, {S}, a.camera)),"
+        f"f: Array.from(meshFaces({S}, {S})), uv: Array.from(meshUV({S}, {S}))}}));")
+    proc = subprocess.run(["node", "--input-type=module", "-e", script], cwd=DEMO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    js = json.loads(proc.stdout)
+    vertices, faces, uv = mesh_arrays(depth, r)
+    np.testing.assert_allclose(np.array(js["v"]).reshape(-1, 3), vertices, atol=1e-7)
+    np.testing.assert_array_equal(np.array(js["f"]).reshape(-1, 3), faces)
+    np.testing.assert_allclose(np.array(js["uv"]).reshape(-1, 2), uv, atol=1e-7)
+
+
+def test_bad_input_shows_a_message_and_the_next_photo_works(site, face, tmp_path):
+    (tmp_path / "notes.png").write_text("not a picture")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    huge = tmp_path / "huge.jpg"
+    Image.fromarray(np.full((4000, 6000, 3), 128, np.uint8)).save(huge, quality=70)
+    report = drive(f"{site}index.html", f"--viewport={PHONE[0]}", "--touch",
+                   f"--upload={tmp_path / 'notes.png'}", f"--upload={tmp_path / 'empty.jpg'}",
+                   f"--upload={huge}", f"--upload={face[0]}", "--camera=deny")
+    notes, empty, big, good = report["uploads"]
+    assert notes["message"] == "error: notes.png: not an image this browser can decode"
+    assert empty["message"] == "error: empty.jpg: the file is empty"
+    assert "error" in notes["result"] and "error" in empty["result"]
+    assert big["message"] == "info: huge.jpg: 6000x4000; its centre square is resized to 64x64"
+    assert len(big["result"]["canon_depth"]) == S * S
+    assert good["message"] == "" and len(good["result"]["canon_depth"]) == S * S
+    assert good["result"]["model"] == "tfsym3d_fp32.tflite"  # the first model built
+    assert report["camera_message"].startswith("Camera access was denied")
+
+
+def test_apk_holds_the_app_and_the_model_and_verifies(built):
+    out, log = built
+    apk = str(out / "tfsym3d-demo.apk")
+    badging = subprocess.run(["aapt", "dump", "badging", apk], capture_output=True,
+                             text=True, check=True).stdout
+    assert "package: name='org.tfsym3d.demo'" in badging
+    assert "launchable-activity: name='org.tfsym3d.demo.MainActivity'" in badging
+    assert "uses-permission: name='android.permission.CAMERA'" in badging
+    subprocess.run(["apksigner", "verify", apk], check=True)
+    with zipfile.ZipFile(apk) as z:
+        names = set(z.namelist())
+        web = sorted(n[len("assets/"):] for n in names if n.startswith("assets/web/"))
+        (out / "classes.dex").write_bytes(z.read("classes.dex"))
+    built_web = sorted(os.path.relpath(os.path.join(d, f), out)
+                       for d, _, fs in os.walk(out / "web") for f in fs)
+    assert web == built_web  # the whole web app, models and WebAssembly included
+    assert "web/model/tfsym3d_fp32.tflite" in web and "classes.dex" in names
+    listing = subprocess.run(["dexdump", "-h", str(out / "classes.dex")],
+                             capture_output=True, text=True, check=True).stdout
+    for name in ("MainActivity", "AssetClient", "CameraClient"):
+        assert f"Class descriptor  : 'Lorg/tfsym3d/demo/{name};'" in listing
