@@ -202,7 +202,8 @@ def test_gpu_learning_script_runs_one_step_on_the_cpu(tmp_path):
     env = dict(os.environ, PYTHON=sys.executable,
                TFSYM3D=os.path.join(os.path.dirname(sys.executable), "tfsym3d"))
     proc = subprocess.run(["bash", os.path.join(root, "scripts", "gpu_learning.sh"),
-                           "--steps=1", "--num=30", "--set=batch_size=8", f"--out={tmp_path / 'run'}"],
+                           "--steps=1", "--num=30", "--set=batch_size=8",
+                           f"--out={tmp_path / 'run'}"],
                           capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     line = proc.stdout.strip().splitlines()[-1]

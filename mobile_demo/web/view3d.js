@@ -17,7 +17,7 @@ export class ShapeView {
     this.scene = new THREE.Scene();
     this.scene.background = new THREE.Color(0x20242a);
     this.camera = new THREE.PerspectiveCamera(30, 1, 0.01, 10);
-    this.camera.position.set(0, 0, 0.65);
+    this.camera.position.set(0.17, 0.05, 0.5); // a little turned: the shape shows
     this.controls = new OrbitControls(this.camera, this.renderer.domElement);
     this.controls.enableDamping = true;
     this.controls.addEventListener('change', () => this.draw());
