@@ -71,7 +71,8 @@ def test_page_runs_the_model_as_python_does(site, exported, model_run, face, tmp
     shot3d = tmp_path / "shape.png"
     report = drive(f"{site}index.html?model=tfsym3d_fp32.tflite", f"--viewport={viewport}",
                    *(["--touch"] if touch else []), f"--upload={face[0]}",
-                   f"--screenshot={tmp_path / 'page.png'}", f"--shot3d={shot3d}")
+                   f"--screenshot={tmp_path / 'page.png'}", f"--shot3d={shot3d}",
+                   "--light=60", f"--glb={tmp_path}")
     page = report["uploads"][0]
     result = page["result"]
     assert page["message"] == "", page["message"]
@@ -86,14 +87,43 @@ def test_page_runs_the_model_as_python_does(site, exported, model_run, face, tmp
     keras = load_model(model_run)(x)
     assert np.abs(depth - keras["canon_depth"].numpy()[0]).max() <= 1e-4
 
-    vertices, _, _ = mesh_arrays(depth, Renderer(S))
+    vertices, faces, _ = mesh_arrays(depth, Renderer(S))
     np.testing.assert_allclose(np.array(page["vertices"]).reshape(-1, 3), vertices, atol=1e-5)
+
+    # Download GLB: the same mesh, textured.
+    import trimesh
+
+    assert report["glb"] == "completed"
+    glb = trimesh.load(tmp_path / "tfsym3d_shape.glb", force="mesh", process=False)
+    np.testing.assert_allclose(glb.vertices, vertices, atol=1e-5)
+    np.testing.assert_array_equal(glb.faces, faces)
+    assert glb.visual.material.baseColorTexture.size == (S - 4, S - 4)
+    # The light slider relights the canonical image.
+    before, after = (np.array(report[k]) for k in ("relit_before", "relit_after"))
+    assert np.abs(before - after).mean() > 1
 
     # The 3D view is not blank: its pixels vary with the depth's shading and texture.
     shape = np.asarray(Image.open(shot3d).convert("RGB"), np.float32)
     assert shape.shape[0] > 200 and shape.shape[1] > 200
     assert len(np.unique(shape.reshape(-1, 3), axis=0)) > 200
     assert Image.open(tmp_path / "page.png").size[0] == int(viewport.split("x")[0])
+
+
+def test_live_mode_follows_the_camera(site, tmp_path):
+    """Live mode with Chromium's fake camera playing a looping video of faces: frames are
+    reconstructed one after another, the mesh follows, frames per second are shown."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from bench_mobile import write_y4m
+
+    from tfsym3d.export import sample_images
+
+    video = tmp_path / "faces.y4m"
+    write_y4m(str(video), sample_images(4, S, seed=8))
+    report = drive(f"{site}index.html?model=tfsym3d_int8.tflite", "--live=3",
+                   f"--video={video}", f"--viewport={PHONE[0]}", "--touch")
+    assert report["live_frames"] >= 3 and report["live_fps"] > 0
+    assert report["live_timing"].startswith("live: ") and "frames/s" in report["live_timing"]
+    assert len(report["live_vertices"]) == 3 * (S - 4) ** 2
 
 
 def test_mesh_js_is_the_python_mesh(tmp_path):

@@ -5,13 +5,15 @@
 //   node mobile_demo/tests/drive.mjs --url=http://127.0.0.1:PORT/index.html?model=X
 //       [--viewport=412x915] [--touch] [--upload=FILE ...] [--camera=deny]
 //       [--screenshot=FILE.png] [--shot3d=FILE.png] [--live=SECONDS --video=FILE.y4m]
-//       [--repeat=N]
+//       [--repeat=N] [--glb=DIR] [--light=DEGREES]
 //
 // Each --upload feeds FILE through the page's file input and records the page's #result
 // JSON, its visible message and the 3D mesh's vertices; --repeat=N uploads the last file
 // N more times and reports their inference times; --camera=deny clicks Camera with the
 // permission denied and records the message; --live plays --video as the camera (in a
-// loop) in live mode for SECONDS and records the frames per second.
+// loop) in live mode for SECONDS and records the frames per second and the frame
+// counter; --light moves the light slider and records the relit canvas's pixels before
+// and after; --glb clicks Download GLB and waits for the file in DIR.
 
 import puppeteer from 'puppeteer-core';
 
@@ -74,6 +76,25 @@ try {
       report.repeat_ms.push((await upload(args.upload.at(-1))).result.ms);
     }
   }
+  const relitPixels = () => page.$eval('#map_relit', (c) =>
+    Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data));
+  if (args.light !== undefined) {
+    report.relit_before = await relitPixels();
+    await page.$eval('#light', (e, v) => {
+      e.value = v;
+      e.dispatchEvent(new Event('input', {bubbles: true}));
+    }, args.light);
+    report.relit_after = await relitPixels();
+  }
+  if (args.glb) {
+    await cdp.send('Browser.setDownloadBehavior', {behavior: 'allow', downloadPath: args.glb,
+                                                   eventsEnabled: true});
+    const done = new Promise((resolve) => cdp.on('Browser.downloadProgress', (e) => {
+      if (e.state === 'completed' || e.state === 'canceled') resolve(e.state);
+    }));
+    await page.click('#glb');
+    report.glb = await done;
+  }
   if (args.camera === 'deny') {
     await page.click('#camera');
     await page.waitForFunction(() => !document.getElementById('message').hidden, {timeout: 30000});
@@ -89,6 +110,9 @@ try {
     await new Promise((r) => setTimeout(r, Number(args.live) * 1000));
     const frames1 = await page.evaluate(() => window.tfsym3dDemo.frames);
     report.live_fps = (frames1 - frames0) * 1000 / (Date.now() - t0);
+    report.live_frames = frames1;
+    report.live_timing = await page.$eval('#timing', (e) => e.textContent);
+    report.live_vertices = await page.evaluate(() => window.tfsym3dDemo.state.view.vertices());
     await page.click('#live');
   }
   if (args.screenshot) await page.screenshot({path: args.screenshot, fullPage: true});

@@ -170,6 +170,10 @@ async function capture() {
 async function liveLoop() {
   const times = [];
   while (state.live && state.stream) {
+    if ($('video').readyState < 2) {  // no frame yet
+      await new Promise((r) => requestAnimationFrame(r));
+      continue;
+    }
     const {ms} = await reconstruct($('video'), true);
     const now = performance.now();
     times.push(now);
