@@ -126,6 +126,25 @@ def test_live_mode_follows_the_camera(site, tmp_path):
     assert len(report["live_vertices"]) == 3 * (S - 4) ** 2
 
 
+def test_image_parameter_runs_once_and_writes_the_result(built, site, face, exported):
+    import shutil
+
+    from tfsym3d.export import convert
+
+    shutil.copy(face[0], built[0] / "web" / "face_param.png")
+    report = drive(f"{site}index.html?image=face_param.png&model=tfsym3d_int8.tflite",
+                   "--result")
+    result = report["result"]
+    assert result["model"] == "tfsym3d_int8.tflite"
+    python = convert.runner("tflite", str(exported / "tflite" / "tfsym3d_int8.tflite"))(
+        face[1][None])
+    # int8 kernels differ a little between the WebAssembly and x86 builds of XNNPACK.
+    depth = np.array(result["canon_depth"]).reshape(S, S)
+    assert np.abs(depth - python["canon_depth"][0]).max() <= 2e-3
+    missing = drive(f"{site}index.html?image=nothing.png", "--result")
+    assert missing["result"] == {"error": "nothing.png: HTTP 404"}
+
+
 def test_mesh_js_is_the_python_mesh(tmp_path):
     """mobile_demo/web/mesh.js (run by Node) against tfsym3d.reconstruct.mesh.mesh_arrays
     on a random depth map: vertices, faces and texture coordinates."""
@@ -194,3 +213,21 @@ def test_apk_holds_the_app_and_the_model_and_verifies(built):
                              capture_output=True, text=True, check=True).stdout
     for name in ("MainActivity", "AssetClient", "CameraClient"):
         assert f"Class descriptor  : 'Lorg/tfsym3d/demo/{name};'" in listing
+
+
+def test_build_names_a_missing_model_and_keeps_the_last_build(tmp_path):
+    out = tmp_path / "demo"
+    (out / "web").mkdir(parents=True)
+    (out / "web" / "index.html").write_text("the last build")
+    for model, message in ((tmp_path / "none.tflite", "no such file"),
+                           (tmp_path / "bare.tflite", "bare.card.json: missing")):
+        if model.name == "bare.tflite":
+            model.write_bytes(b"TFL3")
+        proc = subprocess.run(["bash", os.path.join(DEMO, "build.sh"), f"--model={model}",
+                               f"--out={out}", "--no-apk"], capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 1
+        last = proc.stderr.strip().splitlines()[-1]
+        assert str(model.parent) in last and message in last, last
+    assert (out / "web" / "index.html").read_text() == "the last build"
+    assert sorted(os.listdir(tmp_path)) == ["bare.tflite", "demo"]  # no half-built folder

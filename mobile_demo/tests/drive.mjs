@@ -5,15 +5,16 @@
 //   node mobile_demo/tests/drive.mjs --url=http://127.0.0.1:PORT/index.html?model=X
 //       [--viewport=412x915] [--touch] [--upload=FILE ...] [--camera=deny]
 //       [--screenshot=FILE.png] [--shot3d=FILE.png] [--live=SECONDS --video=FILE.y4m]
-//       [--repeat=N] [--glb=DIR] [--light=DEGREES]
+//       [--repeat=N] [--glb=DIR] [--light=DEGREES] [--result]
 //
-// Each --upload feeds FILE through the page's file input and records the page's #result
+// --result waits for the page's own #result (a URL with ?image=) and records it. Each
+// --upload feeds FILE through the page's file input and records the page's #result
 // JSON, its visible message and the 3D mesh's vertices; --repeat=N uploads the last file
-// N more times and reports their inference times; --camera=deny clicks Camera with the
-// permission denied and records the message; --live plays --video as the camera (in a
-// loop) in live mode for SECONDS and records the frames per second and the frame
-// counter; --light moves the light slider and records the relit canvas's pixels before
-// and after; --glb clicks Download GLB and waits for the file in DIR.
+// N more times and reports their inference times; --light moves the light slider and
+// records the relit canvas's pixels before and after; --glb clicks Download GLB and
+// waits for the file in DIR; --camera=deny clicks Camera with the permission denied and
+// records the message; --live plays --video as the camera (in a loop) in live mode for
+// SECONDS and records the frames per second, the frame counter and the mesh.
 
 import puppeteer from 'puppeteer-core';
 
@@ -69,6 +70,11 @@ try {
       vertices: window.tfsym3dDemo.state.view.vertices(),
     }));
   };
+  if (args.result) {  // ?image=URL: the page runs by itself
+    await page.waitForFunction(() => document.getElementById('result').textContent !== '',
+                               {timeout: 120000});
+    report.result = JSON.parse(await page.$eval('#result', (e) => e.textContent));
+  }
   for (const file of args.upload) report.uploads.push(await upload(file));
   if (args.repeat && args.upload.length) {
     report.repeat_ms = [];

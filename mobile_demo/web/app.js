@@ -29,7 +29,11 @@ async function fetchJSON(url) {
 
 // models.json: [{"file": "model/tfsym3d_int8.tflite", "card": "model/tfsym3d_int8.card.json"}]
 async function chooseModel(file) {
-  const entry = state.models.find((m) => m.file.split('/').pop() === file) || state.models[0];
+  let entry = state.models.find((m) => m.file.split('/').pop() === file);
+  if (!entry) {
+    entry = state.models[0];
+    if (file) say(`${file}: not in this build; using ${entry.file.split('/').pop()}`);
+  }
   setStatus(`loading ${entry.file.split('/').pop()}…`);
   const card = await fetchJSON(entry.card);
   state.model = await loadModel(entry.file, card);
@@ -228,7 +232,11 @@ async function main() {
   const image = params.get('image');
   if (image) {
     const response = await fetch(image);
-    if (!response.ok) { say(`${image}: HTTP ${response.status}`); return; }
+    if (!response.ok) {
+      say(`${image}: HTTP ${response.status}`);
+      $('result').textContent = JSON.stringify({error: `${image}: HTTP ${response.status}`});
+      return;
+    }
     const blob = await response.blob();
     await fromFile(new File([blob], image.split('/').pop(), {type: blob.type}));
   }
