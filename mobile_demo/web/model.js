@@ -25,7 +25,7 @@ export async function loadModel(url, card) {
   const compiled = await loadAndCompile(url, {accelerator: 'wasm', cpuOptions: {numThreads}});
   const size = card.input.shape[1];
   const name = url.split('/').pop();
-  return {
+  const model = {
     name, size, card, camera: card.camera,
     backend: `LiteRT.js wasm (XNNPACK), ${numThreads} thread${numThreads > 1 ? 's' : ''}`,
     // pixels: Float32Array [S*S*3], RGB row-major in 0..1.
@@ -45,4 +45,7 @@ export async function loadModel(url, card) {
       return result;
     },
   };
+  // One run at load time: the first one sets up XNNPACK's kernels (several times slower).
+  await model.run(new Float32Array(size * size * 3));
+  return model;
 }
