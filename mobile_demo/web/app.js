@@ -44,15 +44,23 @@ async function chooseModel(file) {
   setStatus(`${state.model.name} · ${state.model.backend}`);
 }
 
+// The model runs one picture at a time: each run waits for the one before (a photo
+// picked during live mode waits for the frame in flight).
+let queue = Promise.resolve();
+
 // Runs the model on the crop of `source` and shows everything. Returns the outputs.
-async function reconstruct(source, mirror = false) {
-  const pixels = centreCrop(source, $('crop'), mirror);
-  const t0 = performance.now();
-  const out = await state.model.run(pixels);
-  const ms = performance.now() - t0;
-  state.out = out;
-  show(out);
-  return {out, ms};
+function reconstruct(source, mirror = false) {
+  const run = queue.then(async () => {
+    const pixels = centreCrop(source, $('crop'), mirror);
+    const t0 = performance.now();
+    const out = await state.model.run(pixels);
+    const ms = performance.now() - t0;
+    state.out = out;
+    show(out);
+    return {out, ms};
+  });
+  queue = run.catch(() => {});
+  return run;
 }
 
 function currentLight() {
@@ -158,7 +166,7 @@ function stopCamera() {
 }
 
 async function capture() {
-  if (state.busy || !state.stream) return;
+  if (state.busy || state.live || !state.stream) return;
   state.busy = true;
   try {
     const {out, ms} = await reconstruct($('video'), true);
