@@ -52,11 +52,14 @@ def write_saved_model(model, path, with_recon=True):
     archive.write_out(path, verbose=False)
 
 
-# The int8 model keeps the head of each geometry output in float: the last convolution on
-# its path and every op after it (tanh, the ranges, the depth's mean-centring and border
-# columns). Quantised, the view's 8-bit output alone turned it by up to 0.004 rad and
-# cost 5% of SIDE (docs/benchmarks.md); in float the heads cost nothing in size.
-FLOAT_HEADS = ("canon_depth", "view")
+# The int8 model keeps the head of each geometry and shading output in float: the last
+# convolution on its path and every op after it (tanh, the ranges, the depth's
+# mean-centring and border columns, the normals' differences of neighbouring depths, the
+# shading). Quantised, the view's 8-bit output alone turned it by up to 0.004 rad and
+# cost 5% of SIDE, the depth head 8% of SIDE and 13% of MAD on a trained model, and the
+# normals of 8-bit depths came out zero (docs/benchmarks.md); in float the heads cost
+# nothing in size.
+FLOAT_HEADS = ("canon_depth", "view", "canon_normal", "canon_shading", "canon_im")
 _CONVOLUTIONS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
 
 
@@ -146,7 +149,7 @@ def tflite_bytes(model, kind="fp32", calibration=None):
                 debug_options=tf.lite.experimental.QuantizationDebugOptions(
                     denylisted_nodes=heads))
             notes = [f"int8 calibrated on {len(data)} images; the heads of "
-                     f"{' and '.join(FLOAT_HEADS)} ({len(heads)} ops from their last "
+                     f"{', '.join(FLOAT_HEADS)} ({len(heads)} ops from their last "
                      "convolution on) stay float"]
             return debugger.get_nondebug_quantized_model(), notes
         return conv.convert(), notes
