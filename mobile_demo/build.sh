@@ -65,9 +65,9 @@ cp -r "$NM/@litertjs/wasm-utils/dist" "$WEB/vendor/litertjs/wasm-utils/"
 cp "$NM/three/build/three.module.js" "$NM/three/build/three.core.js" "$WEB/vendor/three/build/"
 cp "$NM/three/examples/jsm/controls/OrbitControls.js" "$WEB/vendor/three/examples/jsm/controls/"
 cp "$NM/three/examples/jsm/exporters/GLTFExporter.js" "$WEB/vendor/three/examples/jsm/exporters/"
-for licence in "$NM/@litertjs/core/LICENSE" "$NM/three/LICENSE"; do
-  [ -f "$licence" ] && cp "$licence" "$WEB/vendor/$(basename "$(dirname "$licence")").LICENSE"
-done
+# Their licences travel with them (LiteRT.js: Apache-2.0, stated in its package.json).
+cp "$NM/three/LICENSE" "$WEB/vendor/three/LICENSE"
+cp "$NM/@litertjs/core/package.json" "$WEB/vendor/litertjs/core/package.json"
 entries=()
 for model in "${MODELS[@]}"; do
   card=${model%.tflite}.card.json

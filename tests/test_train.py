@@ -99,7 +99,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert all(np.all(np.isfinite(v.numpy())) for v in model.trainable_variables)
 
 
-def test_cli_trains_from_a_folder_and_resumes(tmp_path):
+def test_cli_trains_from_a_folder(tmp_path):
+    """The command trains on a folder of photos and skips an unreadable one, named. (Its
+    resuming: test_restart_after_kill_resumes_from_the_last_epoch through the command,
+    test_resume_continues_at_the_right_epoch_and_step in depth.)"""
     data = tmp_path / "data"
     for split, n in (("train", 8), ("val", 4)):
         (data / split / "sub").mkdir(parents=True)
@@ -116,10 +119,7 @@ def test_cli_trains_from_a_folder_and_resumes(tmp_path):
     assert "broken.jpg" in first.stderr and "skipped 1 unreadable" in first.stderr
     assert os.path.isfile(run / "config.yaml")
     assert os.listdir(run / "logs")
-    second = subprocess.run(cmd[:-1] + ["--set=num_epochs=2"], capture_output=True,
-                            text=True, timeout=600, cwd=REPO)
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "resuming" in second.stderr and "1 epoch(s) done" in second.stderr
+    assert os.path.exists(run / "checkpoints" / "ckpt-1.index")
 
 
 def test_cli_rejects_config_typos_and_missing_data(tmp_path):
