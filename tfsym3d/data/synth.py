@@ -1,8 +1,8 @@
-"""`tfsym3d synth`: an offline synthetic face dataset with ground truth, rendered by the
-project's own renderer.
+"""`tfsym3d synth`: offline synthetic datasets with ground truth (faces by default, and
+two object families), rendered by the project's own renderer.
 
-    tfsym3d synth --out=DIR --num=N [--image_size=64] [--seed=0] [--style=faces]
-        [--asymmetric] [--nocentre]
+    tfsym3d synth --out=DIR --num=N [--image_size=64] [--seed=0]
+        [--style=faces|eggs|blobs|cars] [--asymmetric] [--nocentre]
 
 --style=faces (the default) follows the paper's synthetic faces, which satisfy the
 method's assumption: a face crop (the face fills the frame, the head is cut at the top)
@@ -16,13 +16,21 @@ as in the paper's separate asymmetry experiments. --style=eggs gives the earlier
 (before 2026-12-02) bit for bit: egg-shaped heads with painted features, hair down one
 side, one-sided smile and make-up.
 
-Lambertian shading with random ambient, diffuse and direction, and a random view (yaw
-+-45 deg, pitch +-20, roll +-15), composited over a random background. Each face is then
-centred in its image as in a face crop, to +-0.01 camera units (~4 px at 64 px): for
-faces a point on the symmetry axis midway between the eyes and the mouth and halfway
-into the head, for eggs the pixels the head covers. With --nocentre (the sets before
-2026-11-23) the view is translated by +-0.03 instead and the head also moves with its
-turn. Rendered at twice the output size and averaged down for anti-aliasing.
+--style=blobs and --style=cars stress what the faces do not (issue 43): every instance
+has its own shape (no shared category shape), a saturated colour, a plain background
+that fills most of the frame, a wider view range and another light range; see
+_object_params. blobs: smooth rounded objects with mirrored bumps and spots on grey;
+cars: car fronts (body, cabin, windscreen, lamps, grille, wheels) in saturated paint on
+a tinted background, seen from above and lit from above.
+
+Lambertian shading with random ambient, diffuse and direction, and a random view (for
+faces yaw +-45 deg, pitch +-20, roll +-15), composited over a random background. Each
+object is then centred in its image as in a face crop, to +-0.01 camera units (~4 px at
+64 px): for faces a point on the symmetry axis midway between the eyes and the mouth and
+halfway into the head, for the other styles the pixels the object covers. With
+--nocentre (the sets before 2026-11-23) the view is translated by +-0.03 instead and the
+head also moves with its turn. Rendered at twice the output size and averaged down for
+anti-aliasing.
 
 Layout (the authors' paired layout): DIR/{train,val,test}/image/NAME_image.png,
 DIR/{train,val,test}/depth/NAME_depth.png (16-bit, 1 = near, 0 = background; depth =
@@ -41,7 +49,9 @@ from absl import flags
 
 from tfsym3d.config import Config
 
-STYLES = ("faces", "eggs")
+STYLES = ("faces", "eggs", "blobs", "cars")
+# The object families (not faces): each instance its own shape, saturated colours.
+OBJECT_STYLES = ("blobs", "cars")
 # The camera is the default model's (tfsym3d.config.Config): fov in degrees, the depth
 # range and the point views turn about in camera units.
 MIN_DEPTH, MAX_DEPTH = Config.min_depth, Config.max_depth
@@ -68,7 +78,9 @@ def define_flags(fv):
                          flag_values=fv)
     flags.DEFINE_integer("batch", 64, "Images rendered at once.", flag_values=fv)
     flags.DEFINE_enum("style", "faces", STYLES, "faces: symmetric face crops as the "
-                      "paper's synthetic faces; eggs: the sets before 2026-12-02.",
+                      "paper's synthetic faces; eggs: the sets before 2026-12-02; blobs: "
+                      "smooth objects of their own shapes in saturated colours on grey; "
+                      "cars: car fronts in saturated paint, seen from above.",
                       flag_values=fv)
     flags.DEFINE_boolean("asymmetric", False, "Faces: add hair over one side, make-up on "
                          "one cheek and a one-sided smile.", flag_values=fv)
@@ -84,9 +96,9 @@ def main(fv, args):
     if fv.num < 3 or fv.image_size < 16:
         print("tfsym3d synth: --num must be >= 3 and --image_size >= 16", file=sys.stderr)
         return 2
-    if fv.asymmetric and fv.style == "eggs":
+    if fv.asymmetric and fv.style != "faces":
         print("tfsym3d synth: --asymmetric is for --style=faces (eggs always have their "
-              "asymmetric parts)", file=sys.stderr)
+              "asymmetric parts, blobs and cars a one-sided patch on 30%)", file=sys.stderr)
         return 2
     counts = generate(fv.out, fv.num, fv.image_size, fv.seed, fv.batch, fv.centre,
                       fv.style, fv.asymmetric)
@@ -103,6 +115,8 @@ def sample_params(rng, n, style="faces", asymmetric=False):
         raise ValueError(f"style must be one of {', '.join(STYLES)}; got {style!r}")
     if style == "eggs":  # always with its asymmetric parts
         return dict(_egg_params(rng, n), style="eggs", asymmetric=True)
+    if style in OBJECT_STYLES:  # a few have one asymmetric patch, always
+        return dict(_object_params(rng, n, style), style=style, asymmetric=False)
     return dict(_face_params(rng, n), style="faces", asymmetric=bool(asymmetric))
 
 
@@ -167,7 +181,8 @@ def canonical_maps(p, i, size, rng):
     """Canonical depth [size, size] (camera units, MAX_DEPTH off the head), albedo
     [size, size, 3] in [0, 1] and the head mask [size, size] of sample i. rng: the
     sample's own generator (its blemishes)."""
-    return (_face_maps if p["style"] == "faces" else _egg_maps)(p, i, size, rng)
+    maps = {"faces": _face_maps, "eggs": _egg_maps, "blobs": _blob_maps, "cars": _car_maps}
+    return maps[p["style"]](p, i, size, rng)
 
 
 def _face_maps(p, i, size, rng):
@@ -279,6 +294,133 @@ def _egg_maps(p, i, size, rng):
         bx, by = rng.uniform(-0.5, 0.5), rng.uniform(-0.4, 0.6)
         spot = _gauss(x, y, bx, by, 0.025, 0.025)[..., None]
         albedo *= 1 - 0.5 * spot
+    return depth.astype(np.float32), np.clip(albedo, 0, 1).astype(np.float32), mask
+
+
+def _hsv(h, s, v):
+    """HSV in [0, 1] (arrays of one shape) -> RGB [..., 3] in [0, 1]."""
+    k = (np.asarray(h)[..., None] * 6.0 + np.array([5.0, 3.0, 1.0])) % 6.0
+    return np.asarray(v)[..., None] * (1.0 - np.asarray(s)[..., None]
+                                       * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0))
+
+
+def _object_params(rng, n, style):
+    """The object families' parameters: a dict of [n] arrays.
+
+    blobs: smooth rounded bodies (a superellipse footprint of random aspect and a
+    random set of mirrored bumps and dents, so no two share a shape), one saturated
+    colour with up to three mirrored pairs of spots of another, a one-sided patch on 30%
+    of them; a plain grey background of random brightness; strong side light (ambient
+    0.15-0.45, direction x, y within +-1.2), yaw +-55 deg, pitch +-25, roll +-10.
+
+    cars: a car's front, wide and low (a rounded box with a receding windscreen and
+    bonnet, headlights, a dark grille and wheels), saturated paint; a tinted two-tone
+    background (lighter above); light from above (direction y in -1.0..0.1, ambient
+    0.35-0.6), yaw +-55 deg, pitch -5..30 (seen from above), roll +-5."""
+    u = rng.uniform
+    common = {
+        "hue": u(0.0, 1.0, n), "sat": u(0.6, 1.0, n), "val": u(0.5, 0.95, n),
+        "hue2": u(0.25, 0.75, n), "sat2": u(0.4, 1.0, n), "val2": u(0.25, 1.0, n),
+        "spots": rng.integers(0, 4, n), "patch": u(0.0, 1.0, n) < 0.3,
+        "shift_x": u(-1.0, 1.0, n), "shift_y": u(-1.0, 1.0, n),
+        # The asymmetric option's parts of the faces, unused: --asymmetric is faces only.
+        "hair_side": np.ones(n),
+    }
+    if style == "blobs":
+        grey = u(0.15, 0.85, n)
+        return dict(common, **{
+            "body_w": u(0.45, 0.8, n), "body_h": u(0.45, 0.85, n), "body_y": u(-0.1, 0.1, n),
+            "body_z": u(0.06, 0.11, n), "body_p": u(1.6, 3.0, n),
+            # Four bump slots: a mirrored pair at +-x (one central bump when x < 0.1).
+            "bump_on": u(0.0, 1.0, (n, 4)) < 0.7, "bump_x": u(0.0, 0.5, (n, 4)),
+            "bump_y": u(-0.6, 0.6, (n, 4)), "bump_s": u(0.08, 0.25, (n, 4)),
+            "bump_h": u(-0.03, 0.04, (n, 4)),
+            "light_a": u(0.15, 0.45, n), "light_b": u(0.5, 0.9, n),
+            "light_dx": u(-1.2, 1.2, n), "light_dy": u(-1.2, 1.2, n),
+            "yaw": u(-55, 55, n), "pitch": u(-25, 25, n), "roll": u(-10, 10, n),
+            "bg": np.repeat(np.repeat(grey[:, None, None], 2, 1), 3, 2),
+        })
+    tint = u(-1.0, 1.0, (n, 3))
+    tint /= np.linalg.norm(tint, axis=1, keepdims=True)
+    bg_top = u(0.45, 0.95, n)[:, None] * (1.0 + 0.2 * tint)
+    bg_bottom = bg_top * u(0.4, 0.8, n)[:, None]
+    return dict(common, **{
+        "body_w": u(0.75, 0.92, n), "body_h": u(0.35, 0.55, n), "body_y": u(0.0, 0.2, n),
+        "body_z": u(0.05, 0.08, n), "body_p": u(3.5, 6.0, n),
+        "cabin_w": u(0.5, 0.75, n), "cabin_h": u(0.2, 0.32, n), "screen_d": u(0.02, 0.04, n),
+        "lamp_x": u(0.55, 0.75, n), "lamp_s": u(0.06, 0.1, n), "grille_w": u(0.2, 0.4, n),
+        "light_a": u(0.35, 0.6, n), "light_b": u(0.4, 0.8, n),
+        "light_dx": u(-1.0, 1.0, n), "light_dy": u(-1.0, 0.1, n),
+        "yaw": u(-55, 55, n), "pitch": u(-5, 30, n), "roll": u(-5, 5, n),
+        "bg": np.clip(np.stack([bg_top, bg_bottom], 1), 0.0, 1.0),
+    })
+
+
+def _paint(p, i, x, y, rng):
+    """The object families' albedo [S, S, 3]: the base colour, mirrored spots of the
+    second colour and, for some, one patch on one side (drawn from rng)."""
+    base = _hsv(p["hue"][i], p["sat"][i], p["val"][i])
+    second = _hsv((p["hue"][i] + p["hue2"][i]) % 1.0, p["sat2"][i], p["val2"][i])
+    albedo = np.ones(x.shape + (3,)) * base
+    for _ in range(p["spots"][i]):
+        sx, sy, r = rng.uniform(0.1, 0.5), rng.uniform(-0.5, 0.5), rng.uniform(0.05, 0.12)
+        spot = ((np.abs(x) - sx) ** 2 + (y - sy) ** 2 < r ** 2)[..., None]
+        albedo = np.where(spot, second, albedo)
+    if p["patch"][i]:
+        px, py, r = rng.uniform(-0.5, 0.5), rng.uniform(-0.5, 0.5), rng.uniform(0.08, 0.18)
+        patch = _gauss(x, y, px, py, r, r)[..., None]
+        albedo = albedo * (1 - patch) + patch * _hsv(rng.uniform(), 0.8, 0.8)
+    return albedo
+
+
+def _blob_maps(p, i, size, rng):
+    """The blobs style (see _object_params)."""
+    y, x = np.mgrid[0:size, 0:size] / (size - 1.0) * 2.0 - 1.0
+    yc = y - p["body_y"][i]
+    e = (np.abs(x) / p["body_w"][i]) ** p["body_p"][i] \
+        + (np.abs(yc) / p["body_h"][i]) ** p["body_p"][i]
+    mask = e < 1.0
+    # Rounded, but not so steep at the rim that turned views smear it into streaks.
+    h = p["body_z"][i] * np.clip(1.0 - e, 0.0, None) ** 0.7
+    inside = np.clip(1.0 - e, 0.0, 1.0) ** 0.25  # bumps fade out at the rim
+    for k in np.flatnonzero(p["bump_on"][i]):
+        bx, by, bs = p["bump_x"][i, k], p["bump_y"][i, k], p["bump_s"][i, k]
+        bx, by = bx * p["body_w"][i], by * p["body_h"][i]
+        pair = _gauss(np.abs(x), yc, bx, by, bs, bs) if bx >= 0.1 else \
+            _gauss(x, yc, 0.0, by, bs, bs)
+        h += p["bump_h"][i, k] * pair * inside
+    depth = np.where(mask, np.clip(RIM_DEPTH - h, MIN_DEPTH + 0.005, None), MAX_DEPTH)
+    albedo = _paint(p, i, x, yc, rng)
+    return depth.astype(np.float32), np.clip(albedo, 0, 1).astype(np.float32), mask
+
+
+def _car_maps(p, i, size, rng):
+    """The cars style (see _object_params)."""
+    y, x = np.mgrid[0:size, 0:size] / (size - 1.0) * 2.0 - 1.0
+    w, hh, yc = p["body_w"][i], p["body_h"][i], y - p["body_y"][i]
+    e = (np.abs(x) / w) ** p["body_p"][i] + (np.abs(yc) / hh) ** p["body_p"][i]
+    # The cabin on top: a narrower rounded box over the body's top edge.
+    ch = p["cabin_h"][i]
+    ec = (np.abs(x) / (w * p["cabin_w"][i])) ** 4 + (np.abs(yc + hh + 0.5 * ch) / ch) ** 4
+    mask = (e < 1.0) | (ec < 1.0)
+    h = p["body_z"][i] * np.clip(1.0 - e, 0.0, None) ** 0.5
+    # The windscreen recedes towards the roof.
+    t = np.clip((-hh - yc) / (1.5 * ch), 0.0, 1.0)
+    cabin = p["body_z"][i] * 0.7 * np.clip(1.0 - ec, 0.0, None) ** 0.5 - p["screen_d"][i] * t
+    h = np.where(ec < 1.0, np.maximum(h, cabin), h)
+    lamp = _gauss(np.abs(x), yc, p["lamp_x"][i] * w, -0.2 * hh, p["lamp_s"][i],
+                  p["lamp_s"][i] * 0.7)
+    h += 0.012 * lamp
+    h -= 0.008 * ((np.abs(x) < p["grille_w"][i]) & (np.abs(yc - 0.2 * hh) < 0.25 * hh))
+    depth = np.where(mask, np.clip(RIM_DEPTH - h, MIN_DEPTH + 0.005, None), MAX_DEPTH)
+    albedo = _paint(p, i, x, yc, rng)
+    screen = ((ec < 0.5) & (yc < -hh))[..., None]
+    albedo = np.where(screen, np.array([0.12, 0.14, 0.18]), albedo)
+    albedo = albedo * (1 - lamp[..., None]) + lamp[..., None] * 0.95
+    grille = ((np.abs(x) < p["grille_w"][i]) & (np.abs(yc - 0.2 * hh) < 0.25 * hh))[..., None]
+    albedo = np.where(grille, 0.08, albedo)
+    wheels = ((np.abs(x) > 0.62 * w) & (yc > 0.7 * hh))[..., None]
+    albedo = np.where(wheels, 0.05, albedo)
     return depth.astype(np.float32), np.clip(albedo, 0, 1).astype(np.float32), mask
 
 
