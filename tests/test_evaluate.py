@@ -275,3 +275,29 @@ def test_mad_of_a_tilted_plane_both_ways():
     want = angles[8:54, 8:54].mean()
     assert errors["mad"].numpy()[0] == pytest.approx(want, rel=1e-3)
     assert errors["mad"].numpy()[0] > tilt + 0.5  # the short normals add to the angle
+
+
+def test_chroma_and_colour_fidelity_by_hand():
+    from tfsym3d.metrics import chroma, colour_fidelity
+    from tfsym3d.renderer import Renderer
+
+    grey = np.full((1, 4, 4, 3), 0.3)
+    red = np.zeros((1, 4, 4, 3))
+    red[..., 0] = 0.9  # std of (0.9, 0, 0) = 0.9 * sqrt(2) / 3
+    assert chroma(grey) == 0.0
+    np.testing.assert_allclose(chroma(red), 0.9 * np.sqrt(2) / 3, rtol=1e-12)
+    half = red.copy()
+    half[:, :, :2] = 0.3  # half the pixels grey
+    np.testing.assert_allclose(chroma(half), 0.45 * np.sqrt(2) / 3, rtol=1e-12)
+    r = Renderer(4)
+    depth = np.full((1, 4, 4), r.background_depth, np.float32)
+    depth[:, :2] = 1.0  # the top two rows seen
+    recon = np.zeros((1, 4, 4, 3))
+    recon[:, :2] = 0.5
+    out = {"canon_albedo": grey, "recon_im": recon, "recon_depth": depth}
+    f = colour_fidelity(out, red, r)
+    assert f["albedo_chroma"] == 0.0 and f["chroma_ratio"] == 0.0
+    # Seen pixels only: |0.5 - 0.9| and |0.5 - 0| twice, over 3 channels.
+    np.testing.assert_allclose(f["recon_l1"], (0.4 + 0.5 + 0.5) / 3, rtol=1e-12)
+    f = colour_fidelity(dict(out, canon_albedo=half), red, r)
+    np.testing.assert_allclose(f["chroma_ratio"], 0.5, rtol=1e-12)

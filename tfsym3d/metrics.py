@@ -191,3 +191,33 @@ def sample_points(depth, uv):
     i = np.arange(b)[:, None]
     return ((1 - fu) * (1 - fv) * depth[i, v0, u0] + fu * (1 - fv) * depth[i, v0, u0 + 1]
             + (1 - fu) * fv * depth[i, v0 + 1, u0] + fu * fv * depth[i, v0 + 1, u0 + 1])
+
+
+def chroma(images):
+    """Mean chroma of images [..., H, W, 3] in [0, 1]: the standard deviation over R, G
+    and B at each pixel, averaged over the pixels (and the batch). 0 for grey images."""
+    return float(np.mean(np.std(np.asarray(images, np.float64), axis=-1)))
+
+
+def colour_fidelity(outputs, images, renderer):
+    """How well a decomposition keeps the input's colour.
+
+    Args:
+      outputs: the model's public outputs (canon_albedo [B,H,W,3], recon_im [B,H,W,3]
+        in [0, 1], recon_depth [B,H,W]) for `images` [B, H, W, 3] in [0, 1].
+      renderer: the model's Renderer (which recon_depth pixels are seen).
+
+    Returns:
+      A dict: albedo_chroma and input_chroma (see `chroma`), chroma_ratio (their
+      ratio: near 0 for a grey albedo; about 1 when the albedo is as colourful as the
+      input) and recon_l1 (mean |recon_im - image| over the pixels the re-rendering
+      sees and all three channels).
+    """
+    images = np.asarray(images, np.float64)
+    recon = np.asarray(outputs["recon_im"], np.float64)
+    seen = np.asarray(renderer.seen(outputs["recon_depth"]), np.float64)[..., None]
+    albedo_chroma, input_chroma = chroma(outputs["canon_albedo"]), chroma(images)
+    return {"albedo_chroma": albedo_chroma, "input_chroma": input_chroma,
+            "chroma_ratio": albedo_chroma / max(input_chroma, 1e-12),
+            "recon_l1": float(np.sum(np.abs(recon - images) * seen)
+                              / max(3.0 * np.sum(seen), 1.0))}
