@@ -82,6 +82,9 @@ class Config:
     gn_group_size: typing.Any = _opt(None, "Channels per GroupNorm group in the depth, "
                                      "albedo and confidence networks; None: the authors' "
                                      "nf/16 (4 at nf 64, 1 = instance norm at nf 16).")
+    film_albedo: bool = _opt(False, "Scale and shift the albedo decoder's GroupNorm "
+                             "outputs per image from its code (FiLM; not the authors'): "
+                             "per-object colours on plain backgrounds stay grey without it.")
     # --- losses and ablations ---
     use_conf_map: bool = _opt(True, "Predict confidence maps (False: sigma = 1, no netC).")
     lam_perc: float = _opt(1.0, "Weight of the perceptual loss (0: no VGG16 needed).")

@@ -90,7 +90,8 @@ class Unsup3D(keras.Model):
         # --- graph ---
         g = cfg.gn_group_size
         self.netD = EDDeconv(1, cfg.nf_depth, cfg.zdim_depth, s, None, g, name="netD")
-        self.netA = EDDeconv(3, cfg.nf_depth, cfg.zdim_depth, s, "tanh", g, name="netA")
+        self.netA = EDDeconv(3, cfg.nf_depth, cfg.zdim_depth, s, "tanh", g,
+                             film=cfg.film_albedo, name="netA")
         self.netL = Encoder(4, cfg.nf_light, s, name="netL")
         self.netV = Encoder(6, cfg.nf_light, s, name="netV")
         self.netC = ConfNet(cfg.nf_conf, cfg.zdim_conf, s, g, name="netC") if cfg.use_conf_map \

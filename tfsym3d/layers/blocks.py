@@ -164,7 +164,9 @@ def group_norm(channels, nf, name, group_size=None):
     fewer than 4 channels in a group, down to one at nf = 16: instance normalisation,
     which removes each image's per-channel mean and contrast)."""
     per_group = group_size or max(nf // 16, 1)
-    return GroupNorm(groups=max(channels // per_group, 1), epsilon=1e-5, name=name)
+    layer = GroupNorm(groups=max(channels // per_group, 1), epsilon=1e-5, name=name)
+    layer.channels = channels  # known before the layer is built (EDDeconv's FiLM sizes)
+    return layer
 
 
 def activation(kind, name):

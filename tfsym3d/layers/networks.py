@@ -10,6 +10,7 @@ PyTorch checkpoints map one-to-one (see tfsym3d/official.py).
 import keras
 
 from tfsym3d.layers.blocks import (
+    GroupNorm,
     activation,
     conv,
     deconv,
@@ -107,15 +108,21 @@ class EDDeconv(keras.Model):
       image_size: 64 or 128.
       final_activation: 'tanh' or None.
       gn_group_size: channels per GroupNorm group; None: the authors' nf / 16.
+      film: after each decoder GroupNorm, scale and shift its channels per image by
+        a linear function of the code z (FiLM: x * (1 + gamma(z)) + beta(z), the dense
+        layers `{gn name}_film` zero-initialised, so training starts from the authors'
+        network). Not the authors': it lets the decoder multiply a shape by a colour,
+        which their plain decoder learns very slowly (issue 43: per-object colours).
 
     Call: images [B, S, S, 3] -> [B, S, S, cout].
     """
 
     def __init__(self, cout, nf=64, zdim=256, image_size=64, final_activation="tanh",
-                 gn_group_size=None, **kwargs):
+                 gn_group_size=None, film=False, **kwargs):
         super().__init__(**kwargs)
         self.cout, self.nf, self.zdim, self.image_size = cout, nf, zdim, image_size
         self.final_activation, self.gn_group_size = final_activation, gn_group_size
+        self.film = film
         g = gn_group_size
         # --- graph: encoder ---
         stack = gn_encoder(nf, zdim, image_size, g)
@@ -138,9 +145,28 @@ class EDDeconv(keras.Model):
         stack += activation("relu", "head_relu2")
         stack += conv(cout, 5, 1, 2, name="conv_out")
         stack += activation(final_activation, "out_act")
+        # --- graph: FiLM of the decoder's GroupNorms from the code (film=True) ---
+        decoder = stack[[layer.name for layer in stack].index("enc_relu_z") + 1:]
+        self.films = {layer.name: keras.layers.Dense(
+            2 * layer.channels, kernel_initializer="zeros", name=f"{layer.name}_film")
+            for layer in decoder if film and isinstance(layer, GroupNorm)}
         # ---
         self.stack = stack
         self.torch_sections = [("network", stack)]
+
+    def _run(self, stack, x, training, code):
+        """Applies `stack` (a slice of self.stack), FiLM after the decoder's GroupNorms
+        when self.film. code: the [B, zdim] code once the slice has passed the
+        bottleneck (None before). Returns (x, code)."""
+        for layer in stack:
+            x = run([layer], x, training)
+            if layer.name == "enc_relu_z":
+                code = keras.ops.reshape(x, (-1, self.zdim))
+            elif layer.name in self.films:
+                gamma, beta = keras.ops.split(self.films[layer.name](code)[:, None, None], 2,
+                                              axis=-1)
+                x = x * (1.0 + gamma) + beta
+        return x, code
 
     # Export formulation (tfsym3d.export.graph.use_export_ops): the nearest upsampling and the
     # 3x3 convolution after it as one sub-pixel convolution (blocks.upsample_conv3x3).
@@ -148,17 +174,17 @@ class EDDeconv(keras.Model):
 
     def call(self, images, training=None):
         if not self.subpixel_head:
-            return run(self.stack, images, training)
+            return self._run(self.stack, images, training, None)[0]
         up = next(i for i, layer in enumerate(self.stack)
                   if isinstance(layer, keras.layers.UpSampling2D))
-        x = run(self.stack[:up], images, training)
+        x, code = self._run(self.stack[:up], images, training, None)
         x = upsample_conv3x3(x, self.stack[up + 1].kernel)
-        return run(self.stack[up + 2:], x, training)
+        return self._run(self.stack[up + 2:], x, training, code)[0]
 
     def get_config(self):
         return {"cout": self.cout, "nf": self.nf, "zdim": self.zdim,
                 "image_size": self.image_size, "final_activation": self.final_activation,
-                "gn_group_size": self.gn_group_size, "name": self.name}
+                "gn_group_size": self.gn_group_size, "film": self.film, "name": self.name}
 
 
 @keras.saving.register_keras_serializable(package="tfsym3d")
