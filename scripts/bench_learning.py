@@ -320,8 +320,8 @@ def main():
             curves.setdefault(name, []).append(point)
             print(f"{name} at {point['minutes']:.1f} min ({point['images']} images): SIDE "
                   f"x{point['side_ratio']:.2f} MAD x{point['mad_ratio']:.2f} yaw slope "
-                  f"{point['yaw_slope']:.2f} chroma x{point['chroma_ratio']:.2f} recon L1 "
-                  f"{point['recon_l1']:.4f}", flush=True)
+                  f"{point['yaw_slope']:.2f} coverage {point['coverage']:.0%} chroma "
+                  f"x{point['chroma_ratio']:.2f} recon L1 {point['recon_l1']:.4f}", flush=True)
             save_curve()
 
         model, report, info = run_variant(name, data, args.out, args.minutes, extra,

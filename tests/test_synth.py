@@ -163,7 +163,7 @@ def test_bench_learning_will_not_synthesise_into_a_half_written_folder(tmp_path)
 
 
 def test_bench_learning_curve_continues_a_shorter_run(tmp_path):
-    """--eval_every writes curve points (minutes, images, ratios, slopes) to
+    """--eval_every writes curve points (minutes, images, ratios, slopes, colour) to
     results.json and curve.png; a second call with more minutes trains on from the
     first's checkpoint and extends the same curve."""
     import json
@@ -187,8 +187,10 @@ def test_bench_learning_curve_continues_a_shorter_run(tmp_path):
     assert [p["images"] for p in curve] == [16, 32]
     assert all(p["minutes"] <= q["minutes"] for p, q in zip(curve, curve[1:], strict=False))
     assert all(np.isfinite(p[k]) for p in curve for k in
-               ("side_ratio", "mad_ratio", "coverage", "yaw_slope", "pitch_slope"))
+               ("side_ratio", "mad_ratio", "coverage", "yaw_slope", "pitch_slope",
+                "chroma_ratio", "recon_l1"))
     assert results["full"]["steps"] == 2 and "met" in results["full"]["bar"]
+    assert 0 <= results["full"]["chroma_ratio"] and 0 < results["full"]["recon_l1"] < 1
     assert "RESULT full: SIDE x" in proc.stdout
     assert Image.open(tmp_path / "out" / "curve.png").size[0] > 400
 

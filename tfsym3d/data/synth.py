@@ -313,9 +313,9 @@ def _object_params(rng, n, style):
     of them; a plain grey background of random brightness; strong side light (ambient
     0.15-0.45, direction x, y within +-1.2), yaw +-55 deg, pitch +-25, roll +-10.
 
-    cars: a car's front, wide and low (a rounded box with a receding windscreen and
-    bonnet, headlights, a dark grille and wheels), saturated paint; a tinted two-tone
-    background (lighter above); light from above (direction y in -1.0..0.1, ambient
+    cars: a car's front, wide and low (a rounded box, a cabin whose dark windscreen
+    recedes towards the roof, headlights, a dark grille and wheels), saturated paint; a
+    tinted two-tone background (lighter above); light from above (direction y in -1.0..0.1, ambient
     0.35-0.6), yaw +-55 deg, pitch -5..30 (seen from above), roll +-5."""
     u = rng.uniform
     common = {
@@ -323,8 +323,6 @@ def _object_params(rng, n, style):
         "hue2": u(0.25, 0.75, n), "sat2": u(0.4, 1.0, n), "val2": u(0.25, 1.0, n),
         "spots": rng.integers(0, 4, n), "patch": u(0.0, 1.0, n) < 0.3,
         "shift_x": u(-1.0, 1.0, n), "shift_y": u(-1.0, 1.0, n),
-        # The asymmetric option's parts of the faces, unused: --asymmetric is faces only.
-        "hair_side": np.ones(n),
     }
     if style == "blobs":
         grey = u(0.15, 0.85, n)
@@ -410,15 +408,14 @@ def _car_maps(p, i, size, rng):
     h = np.where(ec < 1.0, np.maximum(h, cabin), h)
     lamp = _gauss(np.abs(x), yc, p["lamp_x"][i] * w, -0.2 * hh, p["lamp_s"][i],
                   p["lamp_s"][i] * 0.7)
-    h += 0.012 * lamp
-    h -= 0.008 * ((np.abs(x) < p["grille_w"][i]) & (np.abs(yc - 0.2 * hh) < 0.25 * hh))
+    grille = (np.abs(x) < p["grille_w"][i]) & (np.abs(yc - 0.2 * hh) < 0.25 * hh)
+    h += 0.012 * lamp - 0.008 * grille
     depth = np.where(mask, np.clip(RIM_DEPTH - h, MIN_DEPTH + 0.005, None), MAX_DEPTH)
     albedo = _paint(p, i, x, yc, rng)
     screen = ((ec < 0.5) & (yc < -hh))[..., None]
     albedo = np.where(screen, np.array([0.12, 0.14, 0.18]), albedo)
     albedo = albedo * (1 - lamp[..., None]) + lamp[..., None] * 0.95
-    grille = ((np.abs(x) < p["grille_w"][i]) & (np.abs(yc - 0.2 * hh) < 0.25 * hh))[..., None]
-    albedo = np.where(grille, 0.08, albedo)
+    albedo = np.where(grille[..., None], 0.08, albedo)
     wheels = ((np.abs(x) > 0.62 * w) & (yc > 0.7 * hh))[..., None]
     albedo = np.where(wheels, 0.05, albedo)
     return depth.astype(np.float32), np.clip(albedo, 0, 1).astype(np.float32), mask
