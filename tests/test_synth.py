@@ -336,3 +336,28 @@ def test_object_families_have_own_shapes_saturated_colours_and_ground_truth(styl
         assert np.array_equal(mask, mask[:, ::-1])  # mirror-symmetric silhouette
     with pytest.raises(ValueError, match="style"):
         synth.sample_params(np.random.default_rng(0), 2, "boats")
+
+
+def test_probe_colour_measures_the_model_and_the_albedo_autoencoder(tmp_path):
+    """scripts/probe_colour.py, two steps each way: one line and one JSON point per
+    measurement, the chroma ratio being the albedo's chroma over the input's."""
+    import json
+    import subprocess
+    import sys
+
+    generate(str(tmp_path / "data"), 24, image_size=64, seed=2, style="blobs")
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts",
+                          "probe_colour.py")
+    for mode in ("model", "albedo_ae"):
+        out = tmp_path / f"{mode}.json"
+        proc = subprocess.run([sys.executable, script, f"--data={tmp_path / 'data'}",
+                               "--steps=2", "--every=1", f"--mode={mode}", f"--json={out}"],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.count("chroma x") == 2
+        points = json.loads(out.read_text())["points"]
+        assert [p["step"] for p in points] == [1, 2]
+        for p in points:
+            assert p["input_chroma"] > 0.02
+            np.testing.assert_allclose(p["chroma_ratio"], p["albedo_chroma"] / p["input_chroma"])
+            assert 0 < p["recon_l1"] < 1
