@@ -31,6 +31,7 @@ its last checkpoint up to --minutes in all, its curve continued (delete it to re
 """
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -111,8 +112,10 @@ def budget(seconds, eval_every=None, on_eval=None, max_steps=None, done_minutes=
     return Budget()
 
 
+@functools.lru_cache(maxsize=4)
 def train_images(data, num, size):
-    """The first num training images of a paired or folder data set: [N, S, S, 3]."""
+    """The first num training images of a paired or folder data set: [N, S, S, 3] (read
+    once per run: every curve point measures the same images)."""
     from tfsym3d.data.folder import split_dir, split_images
     from tfsym3d.io.images import load
 
