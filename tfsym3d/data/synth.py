@@ -173,6 +173,11 @@ def _egg_params(rng, n):
     }
 
 
+def _canonical_grid(size):
+    """Canonical (y, x) [size, size] each, in [-1, 1], x right, y down."""
+    return np.mgrid[0:size, 0:size] / (size - 1.0) * 2.0 - 1.0
+
+
 def _gauss(x, y, cx, cy, sx, sy):
     return np.exp(-((x - cx) ** 2) / (2 * sx ** 2) - ((y - cy) ** 2) / (2 * sy ** 2))
 
@@ -189,7 +194,7 @@ def _face_maps(p, i, size, rng):
     """A face crop: symmetric relief and albedo (x right, y down, in [-1, 1]), plus small
     blemishes; with p["asymmetric"], hair over one side, make-up on one cheek and a
     one-sided smile."""
-    y, x = np.mgrid[0:size, 0:size] / (size - 1.0) * 2.0 - 1.0
+    y, x = _canonical_grid(size)
     g = _gauss
     e = (x / p["head_w"][i]) ** 2 + ((y - p["head_y"][i]) / p["head_h"][i]) ** 2
     mask = e < 1.0
@@ -257,7 +262,7 @@ def _face_maps(p, i, size, rng):
 
 def _egg_maps(p, i, size, rng):
     """The eggs style (see _egg_params)."""
-    y, x = np.mgrid[0:size, 0:size] / (size - 1.0) * 2.0 - 1.0
+    y, x = _canonical_grid(size)
     e = (x / p["head_w"][i]) ** 2 + ((y - 0.02) / p["head_h"][i]) ** 2
     mask = e < 1.0
     h = p["head_z"][i] * np.sqrt(np.clip(1.0 - e, 0.0, None))
@@ -373,7 +378,7 @@ def _paint(p, i, x, y, rng):
 
 def _blob_maps(p, i, size, rng):
     """The blobs style (see _object_params)."""
-    y, x = np.mgrid[0:size, 0:size] / (size - 1.0) * 2.0 - 1.0
+    y, x = _canonical_grid(size)
     yc = y - p["body_y"][i]
     e = (np.abs(x) / p["body_w"][i]) ** p["body_p"][i] \
         + (np.abs(yc) / p["body_h"][i]) ** p["body_p"][i]
@@ -387,14 +392,12 @@ def _blob_maps(p, i, size, rng):
         pair = _gauss(np.abs(x), yc, bx, by, bs, bs) if bx >= 0.1 else \
             _gauss(x, yc, 0.0, by, bs, bs)
         h += p["bump_h"][i, k] * pair * inside
-    depth = np.where(mask, np.clip(RIM_DEPTH - h, MIN_DEPTH + 0.005, None), MAX_DEPTH)
-    albedo = _paint(p, i, x, yc, rng)
-    return depth.astype(np.float32), np.clip(albedo, 0, 1).astype(np.float32), mask
+    return _object_maps(mask, h, _paint(p, i, x, yc, rng))
 
 
 def _car_maps(p, i, size, rng):
     """The cars style (see _object_params)."""
-    y, x = np.mgrid[0:size, 0:size] / (size - 1.0) * 2.0 - 1.0
+    y, x = _canonical_grid(size)
     w, hh, yc = p["body_w"][i], p["body_h"][i], y - p["body_y"][i]
     e = (np.abs(x) / w) ** p["body_p"][i] + (np.abs(yc) / hh) ** p["body_p"][i]
     # The cabin on top: a narrower rounded box over the body's top edge.
@@ -410,7 +413,6 @@ def _car_maps(p, i, size, rng):
                   p["lamp_s"][i] * 0.7)
     grille = (np.abs(x) < p["grille_w"][i]) & (np.abs(yc - 0.2 * hh) < 0.25 * hh)
     h += 0.012 * lamp - 0.008 * grille
-    depth = np.where(mask, np.clip(RIM_DEPTH - h, MIN_DEPTH + 0.005, None), MAX_DEPTH)
     albedo = _paint(p, i, x, yc, rng)
     screen = ((ec < 0.5) & (yc < -hh))[..., None]
     albedo = np.where(screen, np.array([0.12, 0.14, 0.18]), albedo)
@@ -418,6 +420,13 @@ def _car_maps(p, i, size, rng):
     albedo = np.where(grille[..., None], 0.08, albedo)
     wheels = ((np.abs(x) > 0.62 * w) & (yc > 0.7 * hh))[..., None]
     albedo = np.where(wheels, 0.05, albedo)
+    return _object_maps(mask, h, albedo)
+
+
+def _object_maps(mask, h, albedo):
+    """An object family's canonical maps (see canonical_maps) from its mask, its height
+    h above RIM_DEPTH (camera units; kept inside the depth range) and its albedo."""
+    depth = np.where(mask, np.clip(RIM_DEPTH - h, MIN_DEPTH + 0.005, None), MAX_DEPTH)
     return depth.astype(np.float32), np.clip(albedo, 0, 1).astype(np.float32), mask
 
 
