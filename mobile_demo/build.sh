@@ -14,7 +14,11 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
-BIN=${TFSYM3D:-$ROOT/.venv/bin/tfsym3d}
+# The tfsym3d command: $TFSYM3D, else the checkout's .venv, else the one on PATH.
+if [ -n "${TFSYM3D:-}" ]; then BIN=$TFSYM3D
+elif [ -x "$ROOT/.venv/bin/tfsym3d" ]; then BIN=$ROOT/.venv/bin/tfsym3d
+else BIN=$(command -v tfsym3d || true)
+fi
 CHECKPOINT= OUT= QUANTIZE=int8,none,fp16 APK=1
 MODELS=()
 for arg in "$@"; do
@@ -30,6 +34,14 @@ done
 if [ -z "$OUT" ] || { [ -z "$CHECKPOINT" ] && [ ${#MODELS[@]} -eq 0 ]; }; then
   echo "build.sh: give --out=DIR and --checkpoint=RUN or --model=FILE.tflite" >&2
   exit 2
+fi
+
+if [ -n "$CHECKPOINT" ]; then
+  if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
+    echo "build.sh: no tfsym3d command (not in $ROOT/.venv, not on PATH; or set TFSYM3D=)" >&2
+    exit 2
+  fi
+  echo "== using $BIN"
 fi
 
 # A fresh folder beside the old one, swapped in at the end: a failed build leaves the

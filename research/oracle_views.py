@@ -118,7 +118,7 @@ def _checked_split(data, num, seed, split, limit, params):
 
     Raises ValueError when the split's gt.csv does not match (num, seed)."""
     from tfsym3d.data import synth
-    from tfsym3d.evaluate_cli import read_truth
+    from tfsym3d.evaluation import read_truth
 
     bounds = {name: (lo, hi) for name, lo, hi in synth.split_bounds(num)}
     if split not in bounds:

@@ -23,7 +23,7 @@ import numpy as np
 def load_split(data, split, min_depth=0.9, max_depth=1.1):
     """(names, images [N,S,S,3] in [0,1], depth [N,S,S] camera units, views [N,6] radians
     and camera units) of a synth split, in gt.csv order."""
-    from tfsym3d.evaluate_cli import read_truth
+    from tfsym3d.evaluation import read_truth
     from tfsym3d.io.depth import read_depth_png, unit_to_depth
     from tfsym3d.io.images import read
 

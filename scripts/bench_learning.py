@@ -136,7 +136,7 @@ def colour(model, data, num=64):
 def curve_point(model, data, minutes, steps):
     """The model as it is now, scored on the test split (SIDE, MAD, views) and on 64
     training images (colour): one point of the curve."""
-    from tfsym3d.evaluate_cli import evaluate
+    from tfsym3d.evaluation import evaluate
 
     report = evaluate(model, model.cfg, data, "test")
     c = colour(model, data)
@@ -163,7 +163,7 @@ def run_variant(name, data, out, minutes, extra=None, config=TINY, eval_every=No
     point (see curve_point) as it is measured, with --eval_every."""
     from tfsym3d.checkpoints import load_model
     from tfsym3d.config import load_config
-    from tfsym3d.evaluate_cli import evaluate
+    from tfsym3d.evaluation import evaluate
     from tfsym3d.train import train
 
     run_dir = os.path.join(out, name)

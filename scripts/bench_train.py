@@ -21,6 +21,16 @@ against TFRecord shards, in images/s and as a ratio to the training step's.
 
     python scripts/bench_train.py --workers=2 [--steps=12]
 
+With --precisions (issue 42): the full training step of each --config (renderer and
+losses included) in float32 and in mixed precision, in one process, the two models
+timed in alternating rounds on the same batch of synthetic faces from the same initial
+weights. Prints the CPU's features, seconds per step (medians), images/s, the speed-up
+and both first-step losses.
+
+    python scripts/bench_train.py --precisions=float32,mixed_bfloat16 \
+        --config=configs/tiny.yaml --config=configs/synface.yaml --set=lam_perc=0 \
+        [--batch=16] [--repeats=10]
+
 With --config (an A/B of this checkout against the code of an earlier commit, issue 32):
 the training step of that config at --batch, timed alternately in two worker processes
 on the same batch of synthetic faces and the same initial weights: "before" runs the
@@ -216,6 +226,51 @@ def bench_before_after(args):
           f"{t['before'] / t['after']:>7.2f}x  {losses['before']:.6f} / {losses['after']:.6f}")
 
 
+def bench_precisions(args):
+    """The --precisions comparison (see the module docstring)."""
+    from tfsym3d.precision import resolve
+
+    print(cpu_line())
+    images, depth = face_batch(args.batch)
+    batch = (tf.constant(images), tf.constant(depth))
+    names = args.precisions.split(",")
+    print(f"{'config':<34} {'precision':<16} {'step s':>8} {'img/s':>8} {'speed-up':>9} "
+          f"{'first loss':>11}")
+    for config in args.config or ["configs/tiny.yaml"]:
+        steps, first = [], []
+        for name in names:
+            _, step = training_step(load_config(config, args.set + [f"precision={name}"]))
+            first.append(float(step(batch)["loss"]))
+            steps.append(step)
+        times = interleaved_times([lambda s=s: float(s(batch)["loss"]) for s in steps],
+                                  args.repeats)
+        label = " ".join([os.path.basename(config)] + args.set)
+        for name, t, loss in zip(names, times, first, strict=True):
+            shown = name if resolve(name) == name else f"{name}->{resolve(name)}"
+            print(f"{label:<34} {shown:<16} {t:>8.3f} {args.batch / t:>8.1f} "
+                  f"{times[0] / t:>8.2f}x {loss:>11.6f}", flush=True)
+
+
+def cpu_line():
+    """The CPU's model name, its vector/matrix features and whether oneDNN is on."""
+    from tfsym3d.precision import cpu_features
+
+    flags = cpu_features()
+    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f
+                          if line.startswith("model name")), model)
+    except OSError:
+        pass
+    onednn = {"0": "off", "1": "on"}.get(os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
+                                         "TensorFlow's default")
+    return (f"CPU: {model}, {os.cpu_count()} cores; features: "
+            f"{' '.join(f for f in wanted if f in flags) or 'none of ' + ' '.join(wanted)}; "
+            f"oneDNN: {onednn}; TensorFlow {tf.__version__}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", default="16,64")
@@ -227,8 +282,11 @@ def main():
     parser.add_argument("--workers", type=int, default=0,
                         help="compare N local worker processes with N logical devices")
     parser.add_argument("--steps", type=int, default=12, help="steps per epoch (--workers)")
-    parser.add_argument("--config", default=None,
-                        help="A/B of this config's step: commit --before against this checkout")
+    parser.add_argument("--config", action="append", default=[],
+                        help="A/B of this config's step: commit --before against this "
+                        "checkout (or, with --precisions, the configs to time)")
+    parser.add_argument("--precisions", default=None,
+                        help="comma-separated precisions to time against each other")
     parser.add_argument("--batch", type=int, default=16, help="batch size (--config)")
     parser.add_argument("--before", default=BEFORE, help="the earlier commit (--config)")
     parser.add_argument("--set", action="append", default=[],
@@ -238,7 +296,14 @@ def main():
     if args.worker:
         _worker(args)
         return
+    if args.precisions:
+        args.repeats = args.repeats or 10
+        bench_precisions(args)
+        return
     if args.config:
+        if len(args.config) > 1:
+            parser.error("the --before A/B takes one --config")
+        args.config = args.config[0]
         args.repeats = args.repeats or 10
         bench_before_after(args)
         return

@@ -59,10 +59,10 @@ def training_step(cfg):
     import tensorflow as tf
 
     from tfsym3d import Unsup3D
-    from tfsym3d.model import build
+    from tfsym3d.model import build, make_optimizer
 
     keras.utils.set_random_seed(0)
     model = build(Unsup3D(cfg))
-    model.compile(optimizer=keras.optimizers.Adam(cfg.lr), jit_compile=False)
+    model.compile(optimizer=make_optimizer(cfg), jit_compile=False)
     model.optimizer.build(model.trainable_variables)
     return model, tf.function(model.train_step)

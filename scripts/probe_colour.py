@@ -50,7 +50,7 @@ def main():
     from tfsym3d.config import load_config
     from tfsym3d.io.images import from_unit, to_unit
     from tfsym3d.metrics import chroma, colour_fidelity
-    from tfsym3d.model import Unsup3D, build
+    from tfsym3d.model import Unsup3D, build, make_optimizer
 
     extra = {}
     for item in args.set:
@@ -62,8 +62,7 @@ def main():
     probe = images[:b] if args.fixed else images[:64]
     keras.utils.set_random_seed(args.seed)
     model = build(Unsup3D(cfg))
-    optimizer = keras.optimizers.Adam(cfg.lr, beta_1=cfg.beta1, beta_2=cfg.beta2,
-                                      epsilon=1e-8)
+    optimizer = make_optimizer(cfg)
     if args.mode == "model":
         model.compile(optimizer=optimizer, jit_compile=False)
         optimizer.build(model.trainable_variables)

@@ -98,7 +98,7 @@ def test_coverage_counts_the_face_the_prediction_keeps():
     prediction valid left of column 8 (columns 1-6 after its own erosion, 4-6 of them
     in the eroded face) keeps 3 of the face's 8 columns. The table warns about such a
     model."""
-    from tfsym3d.evaluate_cli import format_table
+    from tfsym3d.evaluation import format_table
     from tfsym3d.renderer import Renderer
 
     r = Renderer(16)
@@ -201,7 +201,7 @@ def test_gt_depth_range_keeps_the_ground_truth_when_the_model_range_changes(spli
     another depth prior is scored against the same ground truth; without it the
     authors' convention (the model's own range) re-scales the ground truth."""
     from tfsym3d.config import load_config
-    from tfsym3d.evaluate_cli import evaluate
+    from tfsym3d.evaluation import evaluate
 
     def avg_side(**overrides):
         cfg = load_config(None, dict(image_size=64, **overrides))

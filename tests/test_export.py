@@ -19,6 +19,8 @@ import serving_client  # noqa: E402
 
 S = 64
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def faces():
@@ -213,8 +215,8 @@ def test_errors_leave_nothing_half_written(model_run, tmp_path, capsys, monkeypa
     assert "quantisation 'int4'" in capsys.readouterr().err
     assert not out.exists() or not os.listdir(out)
 
-    # A conversion failing half-way: the finished formats stay, the failed one and the
-    # staging folder are gone.
+    # A conversion failing half-way: nothing is moved into place (not even the formats
+    # finished before it), and the staging folder is gone.
     def broken(*args, **kwargs):
         raise ValueError("conversion failed")
 
@@ -222,6 +224,4 @@ def test_errors_leave_nothing_half_written(model_run, tmp_path, capsys, monkeypa
     assert run(["tfsym3d", "export", f"--checkpoint={model_run}", f"--out={out}",
                 "--formats=tflite,onnx"]) == 1
     assert "conversion failed" in capsys.readouterr().err
-    assert sorted(os.listdir(out)) == ["tflite"]
-    assert sorted(os.listdir(out / "tflite")) == ["tfsym3d_fp32.card.json",
-                                                  "tfsym3d_fp32.tflite"]
+    assert os.listdir(out) == []

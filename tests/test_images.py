@@ -38,10 +38,10 @@ def _exif(orientation):
     return exif.tobytes()
 
 
-def _variants():
-    """name -> encoded bytes: the cases a photo can come as."""
-    photo = _photo()
-    grey16 = (np.random.default_rng(1).random((70, 90)) * 65535).astype(np.uint16)
+def _variants(h=75, w=101):
+    """name -> encoded bytes: the cases a photo (h x w) can come as."""
+    photo = _photo(h, w)
+    grey16 = (np.random.default_rng(1).random((h - 5, w - 11)) * 65535).astype(np.uint16)
     out = {f"jpeg_exif{o}": _encoded(photo, "JPEG", quality=90, exif=_exif(o))
            for o in range(1, 9)}
     out.update({f"png_exif{o}": _encoded(photo, "PNG", exif=_exif(o)) for o in (3, 6, 8)})
@@ -94,14 +94,18 @@ def test_crop_box_and_centre_square():
     assert images.crop_box(60, 100, [1, 2, 3, 4]) == (1, 2, 3, 4)
 
 
-def test_every_door_gives_the_same_input(tmp_path):
+@pytest.mark.parametrize("crop,size", [(None, (75, 101)), (170, (200, 260)),
+                                       ([8, 14, 100, 100], (200, 260))],
+                         ids=["centre", "crop170", "box"])
+def test_every_door_gives_the_same_input(tmp_path, crop, size):
     """Each variant as a file in a split folder, through the training pipeline, the
-    evaluation reader, reconstruction, the serving graph and int8 calibration."""
+    evaluation reader, reconstruction, the serving graph and int8 calibration, with the
+    config's crop (the default centre square, a side smaller than the photo, a box)."""
     from tfsym3d.data.folder import image_dataset, read_pair
     from tfsym3d.export import calibration_images
     from tfsym3d.reconstruct.inputs import prepare
 
-    variants = {k: v for k, v in _variants().items()
+    variants = {k: v for k, v in _variants(*size).items()
                 if k in ("jpeg_exif6", "png_grey16", "png_grey", "png_rgba", "jpeg_exif1")}
     folder = tmp_path / "train"
     folder.mkdir()
@@ -114,20 +118,23 @@ def test_every_door_gives_the_same_input(tmp_path):
 
     doors = {}
     doors["training"] = next(iter(image_dataset(str(tmp_path), "train", image_size=S,
-                                                batch_size=len(names)))).numpy()
+                                                crop=crop, batch_size=len(names),
+                                                random_flip=False))).numpy()
     evaluation = []
     for path in files:
         h, w = images.read(path).shape[:2]
         depth = tmp_path / "depth.png"
         Image.fromarray(np.full((h, w), 30000, np.uint16)).save(depth)
-        im, _ = read_pair(path, str(depth), None, 0.9, 1.1)
+        im, _ = read_pair(path, str(depth), crop, 0.9, 1.1)
         evaluation.append(images.resize(im, S).numpy())
     doors["evaluation"] = np.stack(evaluation)
-    doors["reconstruction"] = np.stack([prepare(p, S) for p in files])
-    serving = tf.function(lambda d: images.decode_and_prepare(d, S))
+    doors["reconstruction"] = np.stack([prepare(p, S, crop_spec=crop) for p in files])
+    serving = tf.function(lambda d: images.decode_and_prepare(d, S, crop))
     doors["serving"] = np.stack([serving(tf.constant(variants[n])).numpy() for n in names])
-    doors["calibration"] = calibration_images(str(folder), S)
-    want = np.stack([images.load(p, S) for p in files])
+    doors["calibration"] = calibration_images(str(folder), S, crop)
+    want = np.stack([images.load(p, S, crop) for p in files])
+    if crop is not None:  # the crop is not the centre square: it changed the input
+        assert np.abs(want - np.stack([images.load(p, S) for p in files])).max() > 0.1
     assert want.shape == (len(names), S, S, 3)
     for door, got in doors.items():
         assert got.shape == want.shape, door

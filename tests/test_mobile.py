@@ -22,6 +22,8 @@ from serve import serve  # noqa: E402
 S = 64
 PHONE, DESKTOP = ("412x915", True), ("1280x900", False)
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture(scope="module")
 def built(exported, tmp_path_factory):
@@ -86,8 +88,19 @@ def test_page_runs_the_model_as_python_does(site, exported, model_run, face, tmp
     python = convert.runner("tflite", str(exported / "tflite" / "tfsym3d_fp32.tflite"))(x)
     assert np.abs(depth - python["canon_depth"][0]).max() <= 1e-4
     assert np.abs(np.array(result["view"]) - python["view"][0]).max() <= 1e-4
-    keras = load_model(model_run)(x)
+    model = load_model(model_run)
+    keras = model(x)
     assert np.abs(depth - keras["canon_depth"].numpy()[0]).max() <= 1e-4
+
+    # The depth and normal pictures are Python's (reconstruct's depth.png, normal.png).
+    from tfsym3d.reconstruct.pictures import depth_image, normal_image
+
+    cfg = model.cfg
+    want = {"map_depth": depth_image(python["canon_depth"][0], cfg.min_depth, cfg.max_depth),
+            "map_normal": normal_image(python["canon_normal"][0])}
+    for name, picture in want.items():
+        shown = np.array(page["canvases"][name], np.float32).reshape(S, S, 3)
+        assert np.abs(shown - np.round(picture * 255)).max() <= 2, name
 
     vertices, faces, _ = mesh_arrays(depth, Renderer(S))
     np.testing.assert_allclose(np.array(page["vertices"]).reshape(-1, 3), vertices, atol=1e-5)

@@ -22,6 +22,8 @@ SMALL = ["load_gt_depth=true", "batch_size=4", "val_steps=1", "seed=0", "shuffle
          "random_flip=false", "nf_depth=16", "zdim_depth=16", "nf_light=8", "nf_conf=16",
          "zdim_conf=16"]
 
+pytestmark = pytest.mark.multiprocess
+
 
 def run(argv):
     with pytest.raises(SystemExit) as exit_info:

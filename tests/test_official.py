@@ -153,6 +153,10 @@ def test_unreadable_files_are_named(tmp_path, capsys):
                     f"--out={tmp_path / 'o.keras'}"]) == 1
         assert str(path) in capsys.readouterr().err
     assert not (tmp_path / "o.keras").exists()
+    cut_zip = tmp_path / "cut_zip.pth"
+    cut_zip.write_bytes(open(fixture("trainer_zip.pth"), "rb").read()[:50000])
+    with pytest.raises(torch_file.TorchFileError, match="the file was cut short"):
+        torch_file.load(cut_zip)
     with pytest.raises(FileNotFoundError, match="nowhere.pth"):
         torch_file.load(tmp_path / "nowhere.pth")
     assert run(["tfsym3d", "convert-official", f"--out={tmp_path / 'o'}"]) == 2
@@ -213,6 +217,29 @@ def test_storage_records_that_lie_are_refused(tmp_path):
     path.write_bytes(raw[:head] + struct.pack("<q", numel + 10 ** 6) + raw[head + 8:])
     with pytest.raises(torch_file.TorchFileError, match="truncated"):
         torch_file.load(path)
+
+
+def test_sizes_are_checked_before_anything_is_allocated(tmp_path, monkeypatch):
+    """A zip entry that inflates past its storage (a zip bomb), a storage declaring more
+    than the limit, a tensor view blown up by zero strides: each refused, named."""
+    bomb = tmp_path / "bomb.pth"
+    with zipfile.ZipFile(fixture("trainer_zip.pth")) as src, \
+            zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        entries = [n for n in src.namelist() if "/data/" in n]
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, data + bytes(10 ** 7) if name == entries[0] else data)
+    assert bomb.stat().st_size < 2 * os.path.getsize(fixture("trainer_zip.pth")) + 10 ** 5
+    with pytest.raises(torch_file.TorchFileError, match="unpacks to 1[0-9,]+ bytes, more than"):
+        torch_file.load(bomb)
+
+    monkeypatch.setattr(torch_file, "MAX_BYTES", 1000)
+    with pytest.raises(torch_file.TorchFileError, match="over the limit of 1,000"):
+        torch_file.load(fixture("model_legacy.pth"))
+    storage = torch_file._Storage("FloatStorage", 4)
+    storage.fill(bytes(16))
+    with pytest.raises(torch_file.TorchFileError, match=r"would take 8,000,000,000 bytes"):
+        torch_file._TensorRef(storage, 0, (2000, 1000000), (0, 0)).to_numpy()
 
 
 def test_vgg16_weights_convert_for_the_perceptual_loss(tmp_path, expected, capsys):
@@ -358,6 +385,7 @@ def test_evaluate_runs_the_authors_test_file_on_their_checkpoint(tmp_path, synth
     assert "converted" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_runs_the_authors_training_file(tmp_path, synth_split):
     from tfsym3d.checkpoints import newest
 

@@ -100,6 +100,7 @@ def test_oracle_views_rebuilds_the_ground_truth_and_scores_frontal_views_worse(t
         oracle.rows(str(tmp_path), 20, seed=6, split="train", limit=8)
 
 
+@pytest.mark.slow
 def test_true_view_training_feeds_the_csv_views_to_the_renderer(tmp_path):
     import tensorflow as tf
 
@@ -162,6 +163,7 @@ def test_bench_learning_will_not_synthesise_into_a_half_written_folder(tmp_path)
     assert os.listdir(tmp_path / "data") == ["train"]
 
 
+@pytest.mark.slow
 def test_bench_learning_curve_continues_a_shorter_run(tmp_path):
     """--eval_every writes curve points (minutes, images, ratios, slopes, colour) to
     results.json and curve.png; a second call with more minutes trains on from the
@@ -195,6 +197,7 @@ def test_bench_learning_curve_continues_a_shorter_run(tmp_path):
     assert Image.open(tmp_path / "out" / "curve.png").size[0] > 400
 
 
+@pytest.mark.slow
 def test_gpu_learning_script_runs_one_step_on_the_cpu(tmp_path):
     """scripts/gpu_learning.sh at the paper's widths, one step of batch 8 (the GPU run's
     smoke test): it synthesises, trains, evaluates and prints its one line."""
@@ -266,6 +269,7 @@ def most_symmetric_yaw(style, n=30, seed=5, size=64, step=3.0):
     return yaws[np.argmin(scores, 1)], p["yaw"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style", ["faces", "eggs"])
 def test_symmetry_identifies_the_yaw_on_faces_and_not_on_eggs(style):
     """The method's assumption, on the default data: the most symmetric frontalisation
@@ -338,6 +342,7 @@ def test_object_families_have_own_shapes_saturated_colours_and_ground_truth(styl
         synth.sample_params(np.random.default_rng(0), 2, "boats")
 
 
+@pytest.mark.slow
 def test_probe_colour_measures_the_model_and_the_albedo_autoencoder(tmp_path):
     """scripts/probe_colour.py, two steps each way: one line and one JSON point per
     measurement, the chroma ratio being the albedo's chroma over the input's."""

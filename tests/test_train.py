@@ -27,6 +27,7 @@ def dataset(x):
     return tf.data.Dataset.from_tensor_slices(x).batch(4)
 
 
+@pytest.mark.slow
 def test_resume_continues_at_the_right_epoch_and_step(tmp_path):
     run = str(tmp_path / "run")
     x = images(8)
@@ -81,6 +82,7 @@ def test_a_saved_keras_file_loads_with_its_config_and_weights(tmp_path):
         load_model(str(tmp_path / "missing.keras"))
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     run = str(tmp_path / "run")
     cfg = load_config(None, dict(TINY, num_epochs=1))
@@ -99,6 +101,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert all(np.all(np.isfinite(v.numpy())) for v in model.trainable_variables)
 
 
+@pytest.mark.slow
 def test_cli_trains_from_a_folder(tmp_path):
     """The command trains on a folder of photos and skips an unreadable one, named. (Its
     resuming: test_restart_after_kill_resumes_from_the_last_epoch through the command,
@@ -135,6 +138,7 @@ def test_cli_rejects_config_typos_and_missing_data(tmp_path):
     assert "nowhere: no 'train' folder" in last
 
 
+@pytest.mark.slow
 def test_restart_after_kill_resumes_from_the_last_epoch(tmp_path):
     import signal
     import time

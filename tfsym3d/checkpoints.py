@@ -7,6 +7,8 @@
 """
 
 import os
+import shutil
+import sys
 
 import tensorflow as tf
 
@@ -73,6 +75,71 @@ def repair_state(directory):
     return prefix
 
 
+def all_checkpoints(directory):
+    """Every checkpoint prefix in directory that has an .index file, newest first."""
+    if not tf.io.gfile.isdir(directory):
+        return []
+    found = [os.path.join(directory, f[:-len(".index")])
+             for f in tf.io.gfile.listdir(directory) if f.endswith(".index")]
+    return sorted(found, key=_number, reverse=True)
+
+
+class CheckpointMismatch(ValueError):
+    """A readable checkpoint whose weights do not fit the model its config builds."""
+
+
+def _one_line(err):
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else type(err).__name__
+
+
+def restore(ckpt, directory, partial=True, log=None):
+    """Restores ckpt (make_checkpoint) from the newest checkpoint of directory that reads
+    whole, walking back past damaged ones (a truncated or overwritten data or index file)
+    with one line on `log` for each. partial: whether the checkpoint may hold objects
+    ckpt does not (an optimizer, when loading for inference).
+
+    Returns the prefix restored, or None when directory holds no checkpoint. Raises
+    ValueError naming the directory when none reads, CheckpointMismatch when one reads
+    but its weights' shapes are not the model's."""
+    log = log or sys.stderr
+    candidates = all_checkpoints(directory)
+    for prefix in candidates:
+        try:
+            reader = tf.train.load_checkpoint(prefix)
+            for name in reader.get_variable_to_shape_map():
+                reader.get_tensor(name)  # every byte read: a damaged file fails here
+        except (tf.errors.OpError, ValueError, IndexError, RuntimeError, OSError) as err:
+            print(f"tfsym3d: skipping the damaged checkpoint {prefix}: {_one_line(err)}",
+                  file=log, flush=True)
+            continue
+        try:
+            status = ckpt.restore(prefix)
+            status.expect_partial() if partial else status.assert_existing_objects_matched()
+        except (ValueError, AssertionError) as err:
+            raise CheckpointMismatch(
+                f"{prefix}: its weights do not fit the model of the config "
+                f"({_one_line(err)})") from err
+        if prefix != candidates[0]:
+            print(f"tfsym3d: using the older checkpoint {prefix}", file=log, flush=True)
+        return prefix
+    if candidates:
+        raise ValueError(f"{directory}: none of its {len(candidates)} checkpoint(s) can be "
+                         "read")
+    return None
+
+
+def remove_partial_saves(directory):
+    """Removes the ckpt-N_temp folders a save interrupted (a kill, a full disk) left in
+    directory; returns their paths."""
+    if not os.path.isdir(directory):
+        return []
+    left = [os.path.join(directory, f) for f in os.listdir(directory) if f.endswith("_temp")]
+    for path in left:
+        shutil.rmtree(path, ignore_errors=True)
+    return left
+
+
 def make_checkpoint(model, optimizer=None):
     """A tf.train.Checkpoint of the model's weights, its epoch counter and optimizer.
 
@@ -83,7 +150,9 @@ def make_checkpoint(model, optimizer=None):
         raise ValueError("model weights do not have unique paths")
     items = {"weights": weights, "epoch": model.epoch}
     if optimizer is not None:
-        items["optimizer"] = optimizer
+        # Adam's state, not a loss-scale wrapper's (mixed_float16): a run resumes under
+        # any precision; the loss scale starts afresh.
+        items["optimizer"] = getattr(optimizer, "inner_optimizer", optimizer)
     return tf.train.Checkpoint(**items)
 
 
@@ -128,7 +197,17 @@ def load_model(path, **overrides):
     cfg_file, prefix = resolve(path)
     cfg = load_config(cfg_file, overrides=overrides or None)
     model = build(Unsup3D(cfg))
-    make_checkpoint(model).restore(prefix).expect_partial()
+    ckpt = make_checkpoint(model)
+    if os.path.isdir(path):  # a run directory: its newest checkpoint that reads
+        restore(ckpt, checkpoint_dir(path))
+        return model
+    try:
+        ckpt.restore(prefix).expect_partial()
+    except (tf.errors.OpError, IndexError, RuntimeError) as err:
+        raise ValueError(f"{prefix}: cannot read this checkpoint ({_one_line(err)})") from err
+    except (ValueError, AssertionError) as err:
+        raise CheckpointMismatch(f"{prefix}: its weights do not fit the model of "
+                                 f"{cfg_file} ({_one_line(err)})") from err
     return model
 
 

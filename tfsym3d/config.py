@@ -1,7 +1,10 @@
 """Every option of an experiment in one dataclass, loaded from YAML with overrides.
 
-    cfg = load_config("configs/celeba.yaml", overrides={"batch_size": 8})
-    cfg = load_config("configs/tiny.yaml", overrides=["num_epochs=2", "lam_perc=0"])
+    cfg = load_config("celeba", overrides={"batch_size": 8})     # a preset, or
+    cfg = load_config("my/exp.yaml", overrides=["num_epochs=2", "lam_perc=0"])  # a file
+
+The presets (PRESETS: celeba, synface, cat, syncar, the authors' four experiments, and
+tiny, CPU-sized) ship inside the package, in tfsym3d/configs/.
 
 Unknown keys are errors that list the valid ones, so a typo never silently becomes a
 default. Names follow the authors' YAML files where they have one, and the authors'
@@ -16,6 +19,13 @@ import typing
 from dataclasses import dataclass, field
 
 import yaml
+
+PRESET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+PRESETS = ("celeba", "synface", "cat", "syncar", "tiny")
+
+# The values of the precision key (tfsym3d.precision resolves them; kept here so that
+# reading a config needs no TensorFlow).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 
 
 def _opt(default, doc):
@@ -100,9 +110,15 @@ class Config:
                               "Keras VGG16 ImageNet weights (no top) for the perceptual loss.")
     vgg16_preprocess: str = _opt("caffe", "Input normalisation the VGG16 weights expect: caffe "
                                  "(Keras' weights) or torch (torchvision's).")
-    perc_dtype: str = _opt("float32", "VGG16 arithmetic in the perceptual loss: float32, "
-                           "bfloat16, or auto (bfloat16 where the GPU or CPU has it natively: "
-                           "see scripts/bench_train.py).")
+    perc_dtype: str = _opt("float32", "VGG16 arithmetic in the perceptual loss when "
+                           "precision is float32: float32, bfloat16, or auto (bfloat16 where "
+                           "the GPU or CPU has it natively: see scripts/bench_train.py); "
+                           "under a mixed precision the VGG16 follows the precision.")
+    precision: str = _opt("float32", "Arithmetic of the five networks (and the VGG16): "
+                          "float32, mixed_bfloat16, mixed_float16 (with loss scaling) or "
+                          "auto (mixed_bfloat16 where the hardware has bfloat16 natively, "
+                          "else float32). Weights, renderer, losses and metrics stay "
+                          "float32 (tfsym3d/precision.py).")
     # --- optimiser ---
     lr: float = _opt(1e-4, "Adam learning rate.")
     beta1: float = _opt(0.9, "Adam beta1.")
@@ -124,6 +140,8 @@ class Config:
     def __post_init__(self):
         for f in dataclasses.fields(self):
             setattr(self, f.name, _coerce(f, getattr(self, f.name)))
+        for name, (lo, hi, closed) in RANGES.items():
+            _check_range(name, getattr(self, name), lo, hi, closed)
         if self.min_depth >= self.max_depth:
             raise ValueError(f"min_depth ({self.min_depth}) must be below max_depth "
                              f"({self.max_depth})")
@@ -137,6 +155,9 @@ class Config:
         if self.perc_dtype not in ("float32", "bfloat16", "auto"):
             raise ValueError(f"perc_dtype must be float32, bfloat16 or auto; got "
                              f"{self.perc_dtype!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got "
+                             f"{self.precision!r}")
         g = self.gn_group_size
         if g is not None and not (isinstance(g, int) and not isinstance(g, bool) and g >= 1
                                   and self.nf_depth % g == 0 and self.nf_conf % g == 0):
@@ -190,6 +211,38 @@ class Config:
         return cls(**values)
 
 
+# Numeric keys' ranges: key -> (low, high or None, whether the low end is allowed); the
+# high end is exclusive. None values (where a key allows None) are not checked.
+RANGES = {
+    **{k: (1, None, True) for k in (
+        "batch_size", "num_epochs", "steps_per_epoch", "val_steps", "keep_num_checkpoint",
+        "log_freq", "shuffle_buffer", "nf_depth", "zdim_depth", "nf_light", "nf_conf",
+        "zdim_conf")},
+    **{k: (0, None, True) for k in (
+        "lam_perc", "lam_flip", "lam_flip_start_epoch", "lam_depth_sm", "weight_decay",
+        "xy_translation_range", "z_translation_range", "min_amb_light", "min_diff_light")},
+    "xyz_rotation_range": (0, 180, True),
+    "lr": (0, None, False),
+    "beta1": (0, 1, True),
+    "beta2": (0, 1, True),
+    "fov": (0, 180, False),
+    "min_depth": (0, None, False),
+    "rot_center_depth": (0, None, False),
+}
+
+
+def _check_range(name, value, lo, hi, closed):
+    if value is None:
+        return
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(f"{name} must be a number; got {value!r}")
+    low_ok = value >= lo if closed else value > lo
+    if not low_ok or (hi is not None and value >= hi):
+        want = (f">= {lo}" if closed else f"> {lo}") + (f" and < {hi}" if hi is not None
+                                                          else "")
+        raise ValueError(f"{name} must be {want}; got {value!r}")
+
+
 def describe():
     """One line per option: name, default and doc."""
     return "\n".join(f"{f.name} = {f.default!r}  # {f.metadata['doc']}"
@@ -200,7 +253,8 @@ def load_config(path=None, overrides=None):
     """Reads a YAML config and applies overrides.
 
     Args:
-      path: a YAML file of `key: value` pairs, or None for the defaults.
+      path: a YAML file of `key: value` pairs, a preset name (PRESETS), or None for the
+        defaults.
       overrides: a dict, or a list of "key=value" strings (values parsed as YAML).
 
     Returns:
@@ -209,13 +263,15 @@ def load_config(path=None, overrides=None):
     """
     values = {}
     if path is not None:
+        path = config_file(path)
         try:
             with open(path) as f:
                 loaded = yaml.safe_load(f)
         except OSError as err:
-            raise ValueError(f"{path}: cannot read config: {err.strerror}") from err
+            raise ValueError(f"{path}: cannot read config: {err.strerror} (presets: "
+                             f"{', '.join(PRESETS)})") from err
         except yaml.YAMLError as err:
-            raise ValueError(f"{path}: not valid YAML: {err}") from err
+            raise ValueError(f"{path}: not valid YAML: {_yaml_problem(err)}") from err
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -228,11 +284,36 @@ def load_config(path=None, overrides=None):
             if "=" not in item:
                 raise ValueError(f"override {item!r} must look like key=value")
             key, text = item.split("=", 1)
-            values[key.strip()] = yaml.safe_load(text)
+            try:
+                values[key.strip()] = yaml.safe_load(text)
+            except yaml.YAMLError as err:
+                raise ValueError(f"override {item!r}: not a YAML value "
+                                 f"({_yaml_problem(err)})") from err
     try:
         return Config.from_dict(values)
     except ValueError as err:
         raise ValueError(f"{path}: {err}" if path else str(err)) from err
+
+
+def _yaml_problem(err):
+    """A YAML error in one line: what is wrong and where (line, column, 1-based)."""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
+def config_file(name):
+    """The file of a --config value: an existing path as it is, else a preset's file
+    (`tiny`, `tiny.yaml` or `configs/tiny.yaml` all name the tiny preset). A name that
+    is neither comes back unchanged (reading it then names it)."""
+    name = os.fspath(name)
+    if os.path.isfile(name):
+        return name
+    stem = os.path.basename(name)
+    stem = stem[:-5] if stem.endswith(".yaml") else stem
+    if stem in PRESETS and os.path.dirname(name) in ("", "configs"):
+        return os.path.join(PRESET_DIR, f"{stem}.yaml")
+    return name
 
 
 def _coerce(f, value):

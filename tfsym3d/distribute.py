@@ -148,6 +148,8 @@ def make_strategy(devices=1, kind="auto", worker_timeout=300.0):
 
     if kind not in KINDS:
         raise ValueError(f"--strategy must be one of {', '.join(KINDS)}; got {kind!r}")
+    if devices < 1:
+        raise ValueError(f"--devices must be at least 1; got {devices}")
     spec = read_tf_config()
     if kind == "auto":
         if spec is not None and len(spec["workers"]) > 1:
@@ -174,6 +176,12 @@ def _mirrored(devices):
     gpus = tf.config.list_physical_devices("GPU")
     if len(gpus) >= devices:
         return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(devices)])
+    if gpus:
+        raise ValueError(f"--devices={devices}: this machine has {len(gpus)} GPU(s)")
+    cores = os.cpu_count() or 1
+    if devices > cores:
+        raise ValueError(f"--devices={devices}: no GPU and {cores} CPU core(s); the CPU "
+                         f"splits into at most {cores} devices")
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
         tf.config.set_logical_device_configuration(

@@ -13,6 +13,7 @@ import os
 import keras
 import tensorflow as tf
 
+from tfsym3d import precision
 from tfsym3d.io.images import to_unit
 
 EPS = 1e-7
@@ -88,8 +89,9 @@ class PerceptualLoss:
         that the authors used).
       dtype: arithmetic of the VGG16 convolutions: 'float32' (the authors'), 'bfloat16'
         (weights stay float32, features come back as float32; the loss agrees to ~0.1%,
-        the gradient to ~10% relative noise) or 'auto' (bfloat16 where the hardware has
-        it natively, see fast_bfloat16). The rest of the loss is float32 either way.
+        the gradient to ~10% relative noise), 'float16' (under precision
+        mixed_float16) or 'auto' (bfloat16 where the hardware has it natively, see
+        tfsym3d.precision.fast_bfloat16). The rest of the loss is float32 either way.
 
     Raises:
       FileNotFoundError with what to do when the weights file is absent.
@@ -107,21 +109,18 @@ class PerceptualLoss:
                     "the perceptual loss with --set=lam_perc=0")
         if preprocess not in ("caffe", "torch"):
             raise ValueError(f"preprocess must be 'caffe' or 'torch'; got {preprocess!r}")
-        if dtype not in ("float32", "bfloat16", "auto"):
-            raise ValueError(f"dtype must be 'float32', 'bfloat16' or 'auto'; got {dtype!r}")
-        if dtype == "auto":
-            dtype = "bfloat16" if fast_bfloat16() else "float32"
-        self.dtype = dtype
-        # keras.applications builds with the global policy; mixed_bfloat16 keeps the
-        # variables (and the loaded weights) in float32 and computes in bfloat16.
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy("mixed_bfloat16" if dtype == "bfloat16" else "float32")
-        try:
+        policies = {"float32": "float32", "bfloat16": "mixed_bfloat16",
+                    "float16": "mixed_float16", "auto": "auto"}
+        if dtype not in policies:
+            raise ValueError("dtype must be 'float32', 'bfloat16', 'float16' or 'auto'; got "
+                             f"{dtype!r}")
+        self.dtype = precision.compute_dtype(policies[dtype])
+        # keras.applications builds with the global policy; a mixed one keeps the
+        # variables (and the loaded weights) in float32 and computes in the narrow type.
+        with precision.policy_scope(policies[dtype]):
             vgg = keras.applications.VGG16(
                 include_top=False, weights=None if weights == "random" else weights,
                 input_shape=(image_size, image_size, 3))
-        finally:
-            keras.config.set_dtype_policy(previous)
         self.features = keras.Model(vgg.input, vgg.get_layer("block3_conv3").output,
                                     name="vgg16_relu3_3")
         self.features.trainable = False
@@ -152,29 +151,6 @@ class PerceptualLoss:
         if mask is not None:
             mask = pool_mask(mask, loss.shape[1])
         return masked_mean(loss, mask, normaliser)
-
-
-def fast_bfloat16(gpu_capabilities=None, cpu_flags=None):
-    """Whether this machine computes bfloat16 convolutions natively and fast.
-
-    With GPUs: all of them have compute capability >= 8.0 (Ampere and later). Without:
-    the CPU has AMX or AVX-512 BF16 (flags from /proc/cpuinfo; elsewhere False). On
-    other hardware bfloat16 is emulated and slower than float32. The arguments (a list
-    of (major, minor) and a set of flag names) replace what this machine reports.
-    """
-    if gpu_capabilities is None:
-        gpu_capabilities = [
-            tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
-            for gpu in tf.config.list_physical_devices("GPU")]
-    if gpu_capabilities:
-        return all(tuple(c) >= (8, 0) for c in gpu_capabilities)
-    if cpu_flags is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpu_flags = set(f.read().split())
-        except OSError:
-            cpu_flags = set()
-    return bool({"amx_bf16", "avx512_bf16"} & set(cpu_flags))
 
 
 def pool_mask(mask, size):

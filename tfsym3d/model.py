@@ -21,7 +21,7 @@ import math
 import keras
 import tensorflow as tf
 
-from tfsym3d import losses, metrics
+from tfsym3d import losses, metrics, precision
 from tfsym3d.config import Config
 from tfsym3d.io.images import from_unit, to_unit
 from tfsym3d.layers import ConfNet, EDDeconv, Encoder
@@ -63,6 +63,16 @@ RECON_OUTPUTS = ("recon_depth", "recon_normal", "recon_im")
 class Unsup3D(keras.Model):
     """The model, trainable with `fit`.
 
+    Which method a caller wants:
+      - `model(images)` / `infer(images)`: the public OUTPUTS, one forward pass of the
+        plain half. What evaluate, reconstruct and every export run.
+      - `forward(images)`: the same pass as an internal dict (images in [-1, 1]), for
+        extra pictures such as `symmetry_line`.
+      - `decompose(images, training)`: both halves, the plain and the flipped
+        reconstruction; what training (`train_step`, `compute_losses`) and the
+        TensorBoard grids use. Twice the rendering of `infer`.
+      - `factors(images)`: the networks' outputs only, no shading or rendering.
+
     Args:
       cfg: a tfsym3d.config.Config or a dict of its keys.
 
@@ -87,15 +97,17 @@ class Unsup3D(keras.Model):
                                  normalisation=cfg.normal_normalisation,
                                  depth_supersample=cfg.depth_supersample,
                                  pixel_offset=cfg.pixel_offset)
-        # --- graph ---
+        # --- graph: the networks compute in cfg.precision's type (their output
+        # layers and everything after them in float32: tfsym3d.precision) ---
         g = cfg.gn_group_size
-        self.netD = EDDeconv(1, cfg.nf_depth, cfg.zdim_depth, s, None, g, name="netD")
-        self.netA = EDDeconv(3, cfg.nf_depth, cfg.zdim_depth, s, "tanh", g,
-                             film=cfg.film_albedo, name="netA")
-        self.netL = Encoder(4, cfg.nf_light, s, name="netL")
-        self.netV = Encoder(6, cfg.nf_light, s, name="netV")
-        self.netC = ConfNet(cfg.nf_conf, cfg.zdim_conf, s, g, name="netC") if cfg.use_conf_map \
-            else None
+        with precision.policy_scope(cfg.precision):
+            self.netD = EDDeconv(1, cfg.nf_depth, cfg.zdim_depth, s, None, g, name="netD")
+            self.netA = EDDeconv(3, cfg.nf_depth, cfg.zdim_depth, s, "tanh", g,
+                                 film=cfg.film_albedo, name="netA")
+            self.netL = Encoder(4, cfg.nf_light, s, name="netL")
+            self.netV = Encoder(6, cfg.nf_light, s, name="netV")
+            self.netC = ConfNet(cfg.nf_conf, cfg.zdim_conf, s, g, name="netC") \
+                if cfg.use_conf_map else None
         # ---
         for layer in self._flatten_layers():
             if isinstance(layer, GroupNorm):
@@ -127,7 +139,7 @@ class Unsup3D(keras.Model):
         out = {"input_im": x}
 
         # Canonical depth: mean-centred, tanh, rescaled, border columns fixed.
-        raw = self.netD(x, training=training)[..., 0]
+        raw = _f32(self.netD(x, training=training))[..., 0]
         out["canon_depth_raw"] = raw
         t = tf.tanh(raw - tf.reduce_mean(raw, axis=[1, 2], keepdims=True))
         depth = self._rescale(t, cfg.min_depth, cfg.max_depth)
@@ -136,11 +148,12 @@ class Unsup3D(keras.Model):
         w = depth.shape[2]
         border = tf.constant([1.0] * 2 + [0.0] * (w - 4) + [1.0] * 2)
         out["canon_depth"] = depth * (1.0 - border) + border * cfg.resolved_border_depth
-        out["canon_albedo"] = self.netA(x, training=training)
+        out["canon_albedo"] = _f32(self.netA(x, training=training))
         if self.netC is not None:
-            out["conf_sigma_l1"], out["conf_sigma_percl"] = self.netC(x, training=training)
+            out["conf_sigma_l1"], out["conf_sigma_percl"] = map(
+                _f32, self.netC(x, training=training))
 
-        light = self.netL(x, training=training)
+        light = _f32(self.netL(x, training=training))
         out["canon_light_a"] = self._rescale(light[:, :1], cfg.min_amb_light, cfg.max_amb_light)
         out["canon_light_b"] = self._rescale(light[:, 1:2], cfg.min_diff_light,
                                              cfg.max_diff_light)
@@ -149,7 +162,7 @@ class Unsup3D(keras.Model):
         # kernels cannot do by a quantised norm.
         out["canon_light_d"] = d * tf.math.rsqrt(tf.reduce_sum(tf.square(d), 1, keepdims=True))
 
-        v = self.netV(x, training=training)
+        v = _f32(self.netV(x, training=training))
         out["view"] = tf.concat([
             v[:, :3] * (math.pi / 180.0 * cfg.xyz_rotation_range),
             v[:, 3:5] * cfg.xy_translation_range,
@@ -231,10 +244,10 @@ class Unsup3D(keras.Model):
         the canonical image is, and blended in green over the input.
 
         Args:
-          out: a decomposition (see `decompose`).
+          out: a decomposition (`decompose`) or an inference forward pass (`forward`).
 
         Returns:
-          [B, H, W, 3] in [0, 1].
+          [B, H, W, 3] in [0, 1], the line where the input view sees the surface.
         """
         x = out["input_im"]
         b = tf.shape(x)[0]
@@ -243,25 +256,32 @@ class Unsup3D(keras.Model):
         axis = tf.broadcast_to(axis[None, None, :, None], tf.shape(x[..., :1]))
         recon_depth, view = out["recon_depth"][:b], out["view"][:b]
         grid = self.renderer.get_inv_warped_2d_grid(recon_depth, view)
-        line = self.renderer.grid_sample(axis, grid) * out["recon_mask"][:b, ..., None]
+        line = self.renderer.grid_sample(axis, grid) * out["recon_seen"][:b, ..., None]
         green = tf.constant([0.0, 1.0, 0.0])
         return tf.clip_by_value(0.5 * line * green + (1.0 - 0.5 * line) * to_unit(x), 0.0,
                                 1.0)
 
     def call(self, images, training=False):
-        """Decomposes images [B, H, W, 3] in [0, 1]: the public OUTPUTS (the plain half)."""
-        return self.public_outputs(self.decompose(images, training=training))
+        """The public OUTPUTS of images [B, H, W, 3] in [0, 1]: `infer`, one half."""
+        return self.infer(images)
 
-    def infer(self, images, with_recon=True):
-        """The public OUTPUTS without the flipped half (what exports run): images
-        [B, H, W, 3] in [0, 1]; with_recon False leaves out RECON_OUTPUTS (and the
-        rasterizer)."""
+    def forward(self, images, with_recon=True):
+        """The inference forward pass, the plain half only (no flipped rendering): the
+        internal dict of `factors` plus `shade` and, with with_recon, `_render`
+        (recon_depth, recon_render, recon_seen), for callers that need more than the
+        public outputs (reconstruct's symmetry line)."""
         out = self.factors(images, training=False)
         out.update(self.shade(out["canon_depth"], out["canon_albedo"], out["canon_light_a"],
                               out["canon_light_b"], out["canon_light_d"]))
         if with_recon:
             out.update(self._render(out["canon_depth"], out["canon_im"], out["view"]))
-        return self.public_outputs(out)
+        return out
+
+    def infer(self, images, with_recon=True):
+        """The public OUTPUTS, one half (what `model(images)`, evaluate, reconstruct and
+        the exports run): images [B, H, W, 3] in [0, 1]; with_recon False leaves out
+        RECON_OUTPUTS (and the rasterizer)."""
+        return self.public_outputs(self.forward(images, with_recon))
 
     def public_outputs(self, out):
         """The public OUTPUTS of an internal dict (decompose's, or factors + shade [+
@@ -342,7 +362,7 @@ class Unsup3D(keras.Model):
         if self.perceptual is None:
             self.perceptual = losses.PerceptualLoss(
                 self.cfg.image_size, self.cfg.vgg16_weights, self.cfg.vgg16_preprocess,
-                self.cfg.perc_dtype)
+                precision.perceptual_dtype(self.cfg.precision, self.cfg.perc_dtype))
         return self.perceptual
 
     @property
@@ -352,17 +372,21 @@ class Unsup3D(keras.Model):
     def train_step(self, data):
         images, depth_gt = _unpack(data)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
         with tf.GradientTape() as tape:
             out = self.decompose(images, training=True)
             terms = self.compute_losses(out, replicas)
+            # mixed_float16: the gradients of the loss times the dynamic scale, which
+            # the optimizer divides out (and skips the step when they overflow).
+            loss = self.optimizer.scale_loss(terms["loss"]) if scaled else terms["loss"]
         variables = self.trainable_variables
-        grads = tape.gradient(terms["loss"], variables)
+        grads = tape.gradient(loss, variables)
         # Weights no loss term uses (the perceptual head of netC when lam_perc is 0)
         # have no gradient and are left alone, as torch leaves a parameter whose .grad
         # is None.
         pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
         grads, variables = [g for g, _ in pairs], [v for _, v in pairs]
-        if replicas == 1 and self.cfg.fuse_optimizer and not in_xla_context():
+        if replicas == 1 and self.cfg.fuse_optimizer and not scaled and not in_xla_context():
             # The variables are closed over (Keras variables cannot be tf.function
             # arguments); the set that gets gradients is fixed for a model.
             key = tuple(id(v) for v in variables)
@@ -379,9 +403,12 @@ class Unsup3D(keras.Model):
     def _apply_gradients(self, grads, variables, replicas):
         if self.cfg.weight_decay:
             # The authors' torch Adam(weight_decay): L2 added to the gradients. The
-            # optimiser sums gradients over replicas, so each adds its share.
-            grads = [g + (self.cfg.weight_decay / replicas) * v
-                     for g, v in zip(grads, variables, strict=True)]
+            # optimiser sums gradients over replicas, so each adds its share (times the
+            # loss scale, which it divides out, under mixed_float16).
+            decay = self.cfg.weight_decay / replicas
+            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+                decay = decay * self.optimizer.dynamic_scale
+            grads = [g + decay * v for g, v in zip(grads, variables, strict=True)]
         self.optimizer.apply(grads, variables)
 
     def test_step(self, data):
@@ -452,6 +479,23 @@ def _global_count(mask, channels):
     if ctx is None:
         return local
     return ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+
+def _f32(t):
+    """A network's output as float32 (a no-op: their output layers compute in float32
+    under every precision, tfsym3d.layers.networks.OUT_DTYPE)."""
+    return tf.cast(t, tf.float32)
+
+
+def make_optimizer(cfg):
+    """The training optimizer of a config: Adam (the authors' betas and epsilon), wrapped
+    in Keras' LossScaleOptimizer when cfg.precision resolves to mixed_float16 (float16
+    gradients underflow without loss scaling; bfloat16 has float32's range)."""
+    optimizer = keras.optimizers.Adam(cfg.lr, beta_1=cfg.beta1, beta_2=cfg.beta2,
+                                      epsilon=1e-8)
+    if precision.resolve(cfg.precision) == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 def build(model):

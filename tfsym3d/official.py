@@ -33,12 +33,11 @@ import numpy as np
 from absl import flags
 
 from tfsym3d import torch_file
-from tfsym3d.config import AUTHORS_RENDERER
+from tfsym3d.config import AUTHORS_RENDERER, PRESET_DIR
 
 NETWORKS = ("netD", "netA", "netL", "netV", "netC")
 EXPERIMENTS = ("syncar", "synface", "celeba", "cat")  # checked in this order
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "configs")
+CONFIG_DIR = PRESET_DIR  # the presets inside the package (any install kind)
 # torchvision vgg16.features indices of the 13 convolutions -> Keras VGG16 layer names.
 VGG16_CONVS = dict(zip((0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28),
                        [f"block{b}_conv{c}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3),
@@ -307,8 +306,9 @@ def convert_vgg16(path, out):
 def define_flags(fv):
     flags.DEFINE_string("out", None, "Run directory, or a .keras file, to write (for "
                         "--vgg16: the .h5 weights file).", flag_values=fv)
-    flags.DEFINE_string("config", None, "Config of the converted model (tfsym3d's or the "
-                        "authors' YAML); default: from the path or the networks.",
+    flags.DEFINE_string("config", None, "Config of the converted model (a preset name, "
+                        "or tfsym3d's or the authors' YAML); default: from the path or the "
+                        "networks.",
                         flag_values=fv)
     flags.DEFINE_string("vgg16", None, "Convert torchvision's VGG16 weights file instead.",
                         flag_values=fv)

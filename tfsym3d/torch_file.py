@@ -39,6 +39,9 @@ STORAGE_DTYPES = {
     "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8,
     "BoolStorage": np.bool_, "UntypedStorage": np.uint8,
 }
+# The largest storage, tensor or zip entry the reader allocates, in bytes (the authors'
+# models are ~50 MB): a file declaring more is refused before anything is allocated.
+MAX_BYTES = 2 ** 31
 _REBUILDERS = ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3",
                "_rebuild_parameter")
 
@@ -90,6 +93,9 @@ class _Storage:
         if type_name not in STORAGE_DTYPES:
             raise TorchFileError(f"unsupported storage type {type_name}")
         self.type_name, self.numel, self.array = type_name, int(numel), None
+        if self.numel < 0 or self.numel * self.raw_dtype.itemsize > MAX_BYTES:
+            raise TorchFileError(f"a {type_name} declaring {self.numel:,} elements, over "
+                                 f"the limit of {MAX_BYTES:,} bytes")
 
     @property
     def raw_dtype(self):
@@ -126,6 +132,10 @@ class _TensorRef:
             raise TorchFileError("a tensor refers to a storage the file does not hold")
         if any(s == 0 for s in self.size):
             return np.zeros(self.size, data.dtype)
+        nbytes = int(np.prod(self.size, dtype=np.float64)) * data.itemsize
+        if nbytes > MAX_BYTES:  # e.g. a stride-0 view of a small storage, blown up
+            raise TorchFileError(f"a tensor of shape {self.size} would take {nbytes:,} "
+                                 f"bytes, over the limit of {MAX_BYTES:,}")
         last = self.offset + sum((n - 1) * st for n, st in zip(self.size, self.stride, strict=True))
         if self.offset < 0 or min(self.stride, default=0) < 0 or last >= data.size:
             raise TorchFileError(f"a tensor of shape {self.size} reaches past its storage "
@@ -219,10 +229,16 @@ def _load_zip(path, archive):
         byteorder = archive.read(prefix + "byteorder").decode().strip()
 
     def read_storage(key, storage):
+        name = f"{prefix}data/{key}"
         try:
-            raw = archive.read(f"{prefix}data/{key}")
+            size = archive.getinfo(name).file_size
         except KeyError as err:
             raise TorchFileError(f"storage {key} is missing from the archive") from err
+        if size > storage.numel * storage.raw_dtype.itemsize + 64:
+            # An entry larger than its storage needs (a zip bomb inflates to gigabytes).
+            raise TorchFileError(f"storage {key}: its zip entry unpacks to {size:,} bytes, "
+                                 f"more than its {storage.numel:,} elements need")
+        raw = archive.read(name)
         storage.fill(raw, byteorder)
 
     return _Unpickler(io.BytesIO(archive.read(pkl[0])), {}, read_storage).load()
@@ -258,6 +274,12 @@ def _load_legacy(path, f):
     return obj
 
 
+def _starts_as_zip(path):
+    """Whether the file begins with a zip entry header (PyTorch >= 1.6's format)."""
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
 def load(path):
     """Reads a `.pth` file (zip or legacy format) without torch and without running code.
 
@@ -279,6 +301,10 @@ def load(path):
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
                 obj = _load_zip(path, archive)
+        elif _starts_as_zip(path):
+            raise TorchFileError(f"{path}: a zip archive without its end (its central "
+                                 "directory is missing): the file was cut short; copy it "
+                                 "again")
         elif tarfile.is_tarfile(path):
             raise TorchFileError(f"{path}: a tar-format checkpoint (PyTorch < 0.4) is not "
                                  "supported; re-save it with a newer PyTorch")

@@ -26,7 +26,8 @@ class NonFiniteLoss(RuntimeError):
 
 
 def define_flags(fv):
-    flags.DEFINE_string("config", None, "YAML config file (see configs/).", flag_values=fv)
+    flags.DEFINE_string("config", None, "A preset (celeba, synface, cat, syncar, tiny) or "
+                        "a YAML config file.", flag_values=fv)
     flags.DEFINE_multi_string("set", [], "Config override key=value; repeatable.",
                               flag_values=fv)
     flags.DEFINE_string("run_dir", None, "Run directory (default: the config's run_dir, "
@@ -50,7 +51,7 @@ def main(fv, args):
         print(f"tfsym3d train: unexpected arguments {args}", file=sys.stderr)
         return 2
     if not fv.config:
-        print("tfsym3d train: --config is required (e.g. configs/tiny.yaml)", file=sys.stderr)
+        print("tfsym3d train: --config is required (e.g. --config=tiny)", file=sys.stderr)
         return 2
     from tfsym3d.config import load_config
 
@@ -70,6 +71,20 @@ def main(fv, args):
         train(cfg, run_dir, strategy, verbose=verbose)
     except (ValueError, FileNotFoundError, NonFiniteLoss) as err:
         print(f"tfsym3d train: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # the run directory cannot be written (a full disk, ...)
+        print(f"tfsym3d train: {run_dir}: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:
+        import tensorflow as tf
+
+        if not isinstance(err, tf.errors.ResourceExhaustedError):
+            raise
+        # Out of memory, or out of disk while writing a checkpoint; the last complete
+        # checkpoint is kept, and leftovers of the failed save go at the next start.
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "ResourceExhausted"
+        print(f"tfsym3d train: {run_dir}: out of memory or disk space: {first[:300]}",
+              file=sys.stderr)
         return 1
     return 0
 
@@ -144,7 +159,7 @@ def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, ca
         TensorBoard,
     )
     from tfsym3d.data import SkipCounter
-    from tfsym3d.model import Unsup3D, build
+    from tfsym3d.model import Unsup3D, build, make_optimizer
 
     if cfg.seed is not None:
         keras.utils.set_random_seed(cfg.seed)
@@ -154,20 +169,24 @@ def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, ca
 
     with strategy.scope():
         model = build(Unsup3D(cfg))
-        optimizer = keras.optimizers.Adam(cfg.lr, beta_1=cfg.beta1, beta_2=cfg.beta2,
-                                          epsilon=1e-8)
+        optimizer = make_optimizer(cfg)
         model.compile(optimizer=optimizer, jit_compile=False)
         optimizer.build(model.trainable_variables)
         ckpt = checkpoints.make_checkpoint(model, optimizer)
         # Every worker resumes from the chief's checkpoints (shared storage); the chief
         # also records the newest complete one in its state file.
-        latest = checkpoints.repair_state(write_dir) if chief else \
-            checkpoints.newest(checkpoints.checkpoint_dir(run_dir))
+        if chief:
+            for path in checkpoints.remove_partial_saves(write_dir):
+                print(f"removed {path}, left by a save that did not finish",
+                      file=sys.stderr)
+            checkpoints.repair_state(write_dir)
         manager = tf.train.CheckpointManager(ckpt, write_dir,
                                              max_to_keep=cfg.keep_num_checkpoint)
         initial_epoch = 0
+        # The newest checkpoint that reads whole (damaged ones are named and skipped).
+        latest = checkpoints.restore(ckpt, checkpoints.checkpoint_dir(run_dir),
+                                     partial=False)
         if latest:
-            ckpt.restore(latest).assert_existing_objects_matched()
             initial_epoch = int(model.epoch.numpy())
             print(f"resuming {run_dir} from {os.path.basename(latest)}: "
                   f"{initial_epoch} epoch(s) done, optimizer step "

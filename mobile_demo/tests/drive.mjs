@@ -9,8 +9,8 @@
 //
 // --result waits for the page's own #result (a URL with ?image=) and records it. Each
 // --upload feeds FILE through the page's file input and records the page's #result
-// JSON, its visible message and the 3D mesh's vertices; --repeat=N uploads the last file
-// N more times and reports their inference times; --light moves the light slider and
+// JSON, its visible message, the 3D mesh's vertices and the depth and normal canvases'
+// pixels; --repeat=N uploads the last file N more times and reports their inference times; --light moves the light slider and
 // records the relit canvas's pixels before and after; --glb clicks Download GLB and
 // waits for the file in DIR; --camera=deny clicks Camera with the permission denied and
 // records the message; --live plays --video as the camera (in a loop) in live mode for
@@ -68,6 +68,12 @@ try {
         `${document.getElementById('message').className}: ` +
         document.getElementById('message').textContent,
       vertices: window.tfsym3dDemo.state.view.vertices(),
+      // The depth and normal canvases' RGB bytes, row by row.
+      canvases: Object.fromEntries(['map_depth', 'map_normal'].map((id) => {
+        const c = document.getElementById(id);
+        const rgba = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return [id, Array.from(rgba).filter((_, k) => k % 4 !== 3)];
+      })),
     }));
   };
   if (args.result) {  // ?image=URL: the page runs by itself

@@ -2,10 +2,9 @@
 // the maps and the 3D shape. `?image=URL` (same origin) runs once on that picture and
 // writes the outputs as JSON into #result; `?model=FILE.tflite` picks the model.
 
-import {decodeFile, centreCrop} from './image.js';
+import {decodeFile, cropToInput} from './image.js';
 import {loadModel} from './model.js';
 import {paintDepth, paintNormals, paintRGB, lightDirection, relight} from './maps.js';
-import {BORDER_TRIM} from './mesh.js';
 import {ShapeView} from './view3d.js';
 
 const $ = (id) => document.getElementById(id);
@@ -37,6 +36,8 @@ async function chooseModel(file) {
   setStatus(`loading ${entry.file.split('/').pop()}…`);
   const card = await fetchJSON(entry.card);
   state.model = await loadModel(entry.file, card);
+  // ?crop=none: the picture's centre square whatever crop the model was trained with.
+  if (params.get('crop') === 'none') state.model.crop = null;
   $('model').value = entry.file;
   for (const id of ['crop', 'map_depth', 'map_normal', 'map_albedo', 'map_relit']) {
     $(id).width = $(id).height = state.model.size;
@@ -51,7 +52,7 @@ let queue = Promise.resolve();
 // Runs the model on the crop of `source` and shows everything. Returns the outputs.
 function reconstruct(source, mirror = false) {
   const run = queue.then(async () => {
-    const pixels = centreCrop(source, $('crop'), mirror);
+    const pixels = cropToInput(source, $('crop'), state.model.crop, mirror);
     const t0 = performance.now();
     const out = await state.model.run(pixels);
     const ms = performance.now() - t0;
@@ -82,7 +83,7 @@ function texture(out, lit) {
 function show(out) {
   const s = state.model.size;
   const lit = relight(out, currentLight());
-  paintDepth($('map_depth'), out.canon_depth, BORDER_TRIM);
+  paintDepth($('map_depth'), out.canon_depth, state.model.camera);
   paintNormals($('map_normal'), out.canon_normal);
   paintRGB($('map_albedo'), out.canon_albedo);
   paintRGB($('map_relit'), lit.image);
@@ -115,8 +116,11 @@ async function fromFile(file) {
     const bitmap = await decodeFile(file);
     const s = state.model.size;
     if (bitmap.width !== s || bitmap.height !== s) {
-      say(`${file.name}: ${bitmap.width}x${bitmap.height}; its centre square is resized ` +
-          `to ${s}x${s}`, 'info');
+      const crop = state.model.crop;
+      const what = crop === null ? 'its centre square' : typeof crop === 'number' ?
+        `its centre ${crop}-pixel square (the model's crop)` : `the model's crop box [${crop}]`;
+      say(`${file.name}: ${bitmap.width}x${bitmap.height}; ${what} is resized to ${s}x${s}`,
+          'info');
     }
     const {out, ms} = await reconstruct(bitmap);
     bitmap.close();

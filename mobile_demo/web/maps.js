@@ -16,25 +16,34 @@ function paint(canvas, n, colour) {
   ctx.putImageData(img, 0, 0);
 }
 
-// Depth [S*S] camera units: near = bright, scaled to the inner (untrimmed) range.
-export function paintDepth(canvas, depth, trim) {
-  const s = canvas.width;
-  let lo = Infinity, hi = -Infinity;
-  for (let i = trim; i < s - trim; i++) {
-    for (let j = trim; j < s - trim; j++) {
-      lo = Math.min(lo, depth[i * s + j]);
-      hi = Math.max(hi, depth[i * s + j]);
-    }
-  }
-  const span = Math.max(hi - lo, 1e-6);
-  paint(canvas, s * s, (i) => { const g = (hi - depth[i]) / span; return [g, g, g]; });
+// tfsym3d.reconstruct.pictures.MAGMA: the anchor colours of the depth colour map.
+const MAGMA = [[0, 0, 4], [59, 15, 112], [140, 41, 129], [222, 73, 104], [254, 159, 109],
+               [252, 253, 191]].map((c) => c.map((v) => v / 255));
+
+// tfsym3d.reconstruct.pictures.colormap: v in [0, 1] -> [r, g, b], piecewise linear.
+function magma(v) {
+  const x = Math.min(Math.max(Number.isFinite(v) ? v : 0, 0), 1) * (MAGMA.length - 1);
+  const lo = Math.min(Math.floor(x), MAGMA.length - 2), f = x - lo;
+  return [0, 1, 2].map((c) => MAGMA[lo][c] * (1 - f) + MAGMA[lo + 1][c] * f);
 }
 
-// Unit normals [S*S*3], camera space (x right, y down, z away): shown as the usual
-// normal map, x right -> red, y up -> green, towards the viewer -> blue.
+// Depth [S*S] camera units, as tfsym3d.reconstruct.pictures.depth_image draws it: magma
+// over the model's [min_depth, max_depth] (camera: the model card's), near = bright.
+export function paintDepth(canvas, depth, camera) {
+  const lo = camera.min_depth, hi = camera.max_depth;
+  paint(canvas, canvas.width * canvas.height, (i) => magma((hi - depth[i]) / (hi - lo)));
+}
+
+// Unit normals [S*S*3], camera space (x right, y down, z away from the camera), as
+// tfsym3d.reconstruct.pictures.normal_image draws them: the usual normal map of the
+// normal towards the viewer, x right -> red, y up -> green, towards the viewer -> blue
+// (a surface facing the camera is (0.5, 0.5, 1)); a zero vector (nothing seen) is white.
 export function paintNormals(canvas, normal) {
-  paint(canvas, canvas.width * canvas.height,
-        (i) => [(normal[3 * i] + 1) / 2, (1 - normal[3 * i + 1]) / 2, (1 - normal[3 * i + 2]) / 2]);
+  paint(canvas, canvas.width * canvas.height, (i) => {
+    const [x, y, z] = [normal[3 * i], normal[3 * i + 1], normal[3 * i + 2]];
+    if (x === 0 && y === 0 && z === 0) return [1, 1, 1];
+    return [(1 - x) / 2, (1 + y) / 2, (1 + z) / 2];
+  });
 }
 
 export function paintRGB(canvas, rgb) {

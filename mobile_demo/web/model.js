@@ -18,7 +18,8 @@ async function ensureRuntime() {
 }
 
 // url: the .tflite file; card: its model card (JSON written by `tfsym3d export`).
-// Returns {name, size, camera, backend, run(pixels) -> {output name: Float32Array}}.
+// Returns {name, size, crop, camera, backend, run(pixels) -> {output name: Float32Array}}
+// (crop: the card's input.crop, the model's config crop; null on cards that predate it).
 export async function loadModel(url, card) {
   const {threads} = await ensureRuntime();
   const numThreads = threads ? Math.min(navigator.hardwareConcurrency || 1, 4) : 1;
@@ -26,7 +27,7 @@ export async function loadModel(url, card) {
   const size = card.input.shape[1];
   const name = url.split('/').pop();
   const model = {
-    name, size, card, camera: card.camera,
+    name, size, card, camera: card.camera, crop: card.input.crop ?? null,
     backend: `LiteRT.js wasm (XNNPACK), ${numThreads} thread${numThreads > 1 ? 's' : ''}`,
     // pixels: Float32Array [S*S*3], RGB row-major in 0..1.
     async run(pixels) {

@@ -19,18 +19,23 @@ stops an epoch.
 """
 
 import io
-import os
 import sys
 import threading
 
 import numpy as np
 import tensorflow as tf
 
+from tfsym3d.data import tfrecords
+from tfsym3d.data.layout import (  # noqa: F401  (listing helpers, used here and by callers)
+    SPLITS,
+    list_images,
+    pair_stem,
+    paired_files,
+    split_dir,
+    split_images,
+)
 from tfsym3d.io import images
 from tfsym3d.io.depth import read_depth_png, unit_to_depth
-from tfsym3d.io.images import IMAGE_EXTENSIONS
-
-SPLITS = ("train", "val", "test")
 
 
 class SkipCounter:
@@ -50,40 +55,6 @@ class SkipCounter:
         with self._lock:
             out, self.skipped = self.skipped, []
         return out
-
-
-def list_images(folder):
-    """Sorted image files under folder, recursively. Raises ValueError naming the folder
-    when it is missing or holds no image."""
-    if not os.path.isdir(folder):
-        raise ValueError(f"{folder}: no such folder")
-    files = []
-    for root, _, names in os.walk(folder):
-        files += [os.path.join(root, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
-    if not files:
-        raise ValueError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
-    return sorted(files)
-
-
-def split_images(folder):
-    """The image files of a split folder: those under folder/image when it is a paired
-    split (image/ and depth/), else every image under folder (sorted; ValueError when
-    there is none). A paired split read as images leaves its depth maps out."""
-    paired = os.path.join(folder, "image")
-    if os.path.isdir(paired) and os.path.isdir(os.path.join(folder, "depth")):
-        return list_images(paired)
-    return list_images(folder)
-
-
-def split_dir(root, split):
-    """The folder of a split: root/split if it exists, else root itself when root is
-    already a split folder (has no train/val/test children)."""
-    candidate = os.path.join(root, split)
-    if os.path.isdir(candidate):
-        return candidate
-    if os.path.isdir(root) and not any(os.path.isdir(os.path.join(root, s)) for s in SPLITS):
-        return root
-    raise ValueError(f"{root}: no '{split}' folder (expected {root}/{{train,val,test}})")
 
 
 def read_pair(image_source, depth_source, crop, min_depth, max_depth):
@@ -112,8 +83,6 @@ def _source(folder, paired, counter, training, seed, shuffle_buffer, repeat):
 
     Returns (dataset, items in one pass, auto-shard policy)."""
     import tensorflow as tf
-
-    from tfsym3d.data import tfrecords
 
     policy = tf.data.experimental.AutoShardPolicy
     shards = tfrecords.shard_files(folder)
@@ -159,25 +128,6 @@ def image_dataset(root, split, image_size=64, crop=None, batch_size=64, training
 
     return _decoded_batches(ds, load, training, seed, random_flip, batch_size,
                             drop_remainder, None if repeat else count, folder, policy)
-
-
-def paired_files(root, split):
-    """[(image_path, depth_path)] of a paired split; ValueError if missing or empty.
-    split "" takes root as the split folder."""
-    folder = split_dir(root, split) if split else root
-    pairs = []
-    for path in list_images(os.path.join(folder, "image")):
-        depth = os.path.join(folder, "depth", f"{pair_stem(path)}_depth.png")
-        if not os.path.isfile(depth):
-            raise ValueError(f"{path}: no matching depth file {depth}")
-        pairs.append((path, depth))
-    return pairs
-
-
-def pair_stem(path):
-    """NAME of a paired image file DIR/image/NAME_image.png (its file stem otherwise)."""
-    name = os.path.basename(path)
-    return name.rsplit("_image", 1)[0] if "_image" in name else os.path.splitext(name)[0]
 
 
 def paired_dataset(root, split, image_size=64, crop=None, batch_size=64, training=False,

@@ -23,6 +23,8 @@ import sys
 
 from absl import flags
 
+from tfsym3d.data.layout import SPLITS, list_images, pair_stem, paired_files, split_dir
+
 SUFFIX = ".tfrecord"
 
 
@@ -119,8 +121,6 @@ def write_split(data, split, out, shards):
     """Writes one split's shards; returns the number of records written."""
     import tensorflow as tf
 
-    from tfsym3d.data.folder import list_images, pair_stem, paired_files, split_dir
-
     folder = split_dir(data, split)
     paired = os.path.isdir(os.path.join(folder, "image")) and \
         os.path.isdir(os.path.join(folder, "depth"))
@@ -162,7 +162,6 @@ def main(fv, args):
     if fv.shards < 1:
         print("tfsym3d prepare-tfrecords: --shards must be at least 1", file=sys.stderr)
         return 2
-    from tfsym3d.data.folder import SPLITS
 
     splits = [s for s in SPLITS if os.path.isdir(os.path.join(fv.data, s))]
     if not splits:

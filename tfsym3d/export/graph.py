@@ -49,11 +49,12 @@ class InferenceModule:
         return {k: tf.identity(v, name=k) for k, v in out.items()}
 
     def predict_bytes(self, data):
-        """Each encoded image decoded, its centre square taken and resized as every
-        reader does (tfsym3d.io.images.decode_and_prepare), then predict."""
+        """Each encoded image decoded, cut to the model's crop (its config's `crop`, as
+        training cut its images) and resized as every reader does
+        (tfsym3d.io.images.decode_and_prepare), then predict."""
         from tfsym3d.io.images import decode_and_prepare
 
-        s = self.image_size
-        images = tf.map_fn(lambda item: decode_and_prepare(item, s), data,
+        s, crop = self.image_size, self.model.cfg.crop
+        images = tf.map_fn(lambda item: decode_and_prepare(item, s, crop), data,
                            fn_output_signature=tf.TensorSpec([s, s, 3], tf.float32))
         return self.predict(images)

@@ -12,7 +12,8 @@ RGB) whichever of them it comes in by:
   crop(image, box)      a box (x0, y0, w, h) in pixels; outside the photo the border
                         pixels are replicated (as the authors' CelebA crops)
   centre_box(h, w)      the centred square, the default crop
-  cropped(image, crop)  the config's crop (crop_box) applied
+  cropped(image, crop)  the config's crop (crop_box) applied (crop_tensor: the same in
+                        TensorFlow ops, for the serving graph)
   resize(image, size)   bilinear with antialiasing (a triangle filter widened by the
                         scale when shrinking): Pillow's BILINEAR, within float precision
                         of its float mode and 1/255 of its 8-bit mode
@@ -24,6 +25,8 @@ Pillow reads 16-bit colour PNGs at 8 bits (it keeps the high byte); decode does 
 so both doors agree on them too.
 """
 
+import os
+
 import numpy as np
 
 # Files every reader takes (Pillow); decode takes the first four formats.
@@ -33,6 +36,11 @@ _JPEG = b"\xff\xd8\xff"
 _PNG = b"\x89PNG\r\n\x1a\n"
 EXIF_SEARCH_BYTES = 1 << 16  # EXIF sits in the first APP1 segment (at most 64 KiB)
 EXIF_MAX_ENTRIES = 64        # IFD0 entries searched for the orientation tag
+# The most pixels a photo may have (width x height, as its header declares them), at
+# every door that decodes one: larger ones are refused before decoding (a 1 MB PNG can
+# declare 20000 x 20000 pixels, 4.8 GB as float32). TFSYM3D_MAX_PIXELS overrides it; the
+# phone page has the same limit (mobile_demo/web/image.js).
+MAX_PIXELS = int(float(os.environ.get("TFSYM3D_MAX_PIXELS", 50e6)))
 
 
 class InputError(ValueError):
@@ -43,8 +51,6 @@ def read(path):
     """Reads an image file (a path or a file object): float32 [H, W, 3] in [0, 1].
 
     Raises InputError with a one-line reason when it cannot be read."""
-    import os
-
     from PIL import Image, ImageOps
 
     if isinstance(path, str | os.PathLike) and os.path.isfile(path) \
@@ -52,12 +58,18 @@ def read(path):
         raise InputError("empty file")
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise InputError(f"{w}x{h} is {w * h:,} pixels, over the limit of "
+                                 f"{MAX_PIXELS:,} (TFSYM3D_MAX_PIXELS)")
             im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 arr = np.asarray(im, dtype=np.float32) / 65535.0
                 arr = np.repeat(arr[..., None], 3, axis=2).clip(0.0, 1.0)
             else:
                 arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    except InputError:
+        raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         reason = str(err).splitlines()[0] if str(err) else "unknown"
         raise InputError(f"not a readable image ({type(err).__name__}: {reason})") from err
@@ -171,9 +183,46 @@ def decode(data):
         im = tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
         return tf.cast(im, tf.float32) / 255.0
 
+    pixels = declared_pixels(data)
+    check = tf.debugging.assert_less_equal(
+        pixels, tf.constant(MAX_PIXELS, tf.int64),
+        message=f"an image declares more pixels than the limit of {MAX_PIXELS:,} "
+                "(TFSYM3D_MAX_PIXELS)")
+    with tf.control_dependencies([check]):
+        data = tf.identity(data)
     image = tf.case([(is_jpeg, jpeg), (png16, png_16bit)], default=other)
     image = tf.ensure_shape(image, [None, None, 3])
     return orient(image, exif_orientation(data))
+
+
+def declared_pixels(data):
+    """Width x height as an encoded image's header declares it (a scalar tf.int64), read
+    before decoding: JPEG (tf.image.extract_jpeg_shape), PNG (IHDR), BMP and GIF (their
+    headers); 0 for anything else (the decoder then refuses it)."""
+    import tensorflow as tf
+
+    raw = tf.cast(tf.io.decode_raw(tf.strings.substr(data + b"\0" * 32, 0, 32), tf.uint8),
+                  tf.int64)
+
+    def be32(i):
+        return raw[i] * 16777216 + raw[i + 1] * 65536 + raw[i + 2] * 256 + raw[i + 3]
+
+    def le(i, n):
+        return sum(raw[i + k] * 256 ** k for k in range(n))
+
+    def jpeg():
+        shape = tf.image.extract_jpeg_shape(data, output_type=tf.int64)
+        return shape[0] * shape[1]
+
+    head = tf.strings.substr(data, 0, 8)
+    bmp_height = le(22, 4)
+    bmp_height = tf.where(bmp_height >= 2 ** 31, 2 ** 32 - bmp_height, bmp_height)  # top-down
+    return tf.case([
+        (tf.equal(tf.strings.substr(head, 0, 3), _JPEG), jpeg),
+        (tf.equal(head, _PNG), lambda: be32(16) * be32(20)),
+        (tf.equal(tf.strings.substr(head, 0, 2), b"BM"), lambda: le(18, 4) * bmp_height),
+        (tf.equal(tf.strings.substr(head, 0, 3), b"GIF"), lambda: le(6, 2) * le(8, 2)),
+    ], default=lambda: tf.constant(0, tf.int64))
 
 
 def orient(image, orientation):
@@ -240,13 +289,29 @@ def exif_orientation(data):
     return tf.where(found, tf.reduce_max(values), 1)
 
 
-def decode_and_prepare(data, size):
-    """Encoded bytes (a scalar tf.string) -> the model input [S, S, 3]: decode, the centre
-    square, resize. TensorFlow ops only (prepare's default crop)."""
+def crop_tensor(image, crop_spec=None):
+    """cropped() in TensorFlow ops: image [H, W, C] (a tensor of any H, W) cut to the
+    config's crop (see crop_box), the border replicated outside the image."""
     import tensorflow as tf
 
-    image = decode(data)
     h, w = tf.shape(image)[0], tf.shape(image)[1]
-    side = tf.minimum(h, w)
-    image = image[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+    if crop_spec is None or isinstance(crop_spec, int | np.integer):
+        side = tf.minimum(h, w) if crop_spec is None else \
+            tf.minimum(tf.minimum(h, w), int(crop_spec))
+        x0, y0, bw, bh = (w - side) // 2, (h - side) // 2, side, side
+    else:
+        x0, y0, bw, bh = (int(round(float(v))) for v in crop_spec)
+        if bw <= 0 or bh <= 0:
+            raise InputError(f"empty crop box {tuple(crop_spec)}")
+    ys = tf.clip_by_value(tf.range(y0, y0 + bh), 0, h - 1)
+    xs = tf.clip_by_value(tf.range(x0, x0 + bw), 0, w - 1)
+    return tf.gather(tf.gather(image, ys, axis=0), xs, axis=1)
+
+
+def decode_and_prepare(data, size, crop_spec=None):
+    """Encoded bytes (a scalar tf.string) -> the model input [S, S, 3]: decode, the
+    config's crop (crop_tensor), resize. TensorFlow ops only (prepare's steps)."""
+    import tensorflow as tf
+
+    image = crop_tensor(decode(data), crop_spec)
     return tf.ensure_shape(resize(image, size), [size, size, 3])

@@ -31,15 +31,17 @@ def _is_same(kernel, stride, padding):
     return padding > 0 and 2 * padding == kernel - stride
 
 
-def conv(filters, kernel, stride=1, padding=0, name=None):
+def conv(filters, kernel, stride=1, padding=0, name=None, dtype=None):
     """Conv2d without bias; `padding` zero pixels on every side first (PyTorch style).
 
     Written as 'same' where that is the same arithmetic (one op instead of a pad and a
-    convolution in exported graphs), else as an explicit zero-pad then 'valid'."""
+    convolution in exported graphs), else as an explicit zero-pad then 'valid'. dtype:
+    the layer's dtype policy (None: the global one, see tfsym3d.precision)."""
     same = _is_same(kernel, stride, padding)
     convolution = layers.Conv2D(filters, kernel, strides=stride,
                                 padding="same" if same else "valid", use_bias=False,
-                                kernel_initializer=torch_default_init(), name=name)
+                                kernel_initializer=torch_default_init(), name=name,
+                                dtype=dtype)
     if padding == 0 or same:
         return [convolution]
     return [layers.ZeroPadding2D(padding, name=f"{name}_pad"), convolution]
@@ -58,16 +60,20 @@ def deconv(filters, kernel, stride=1, padding=0, name=None):
 
 
 def group_norm_nhwc(x, gamma, beta, groups, epsilon):
-    """GroupNorm of NHWC float32 x [B, H, W, C] with per-channel gamma, beta [C]: each
+    """GroupNorm of NHWC x [B, H, W, C] with per-channel float32 gamma, beta [C]: each
     image's groups of C / groups channels normalised over H, W and the group (Keras'
-    GroupNormalization's arithmetic), then scaled and shifted."""
+    GroupNormalization's arithmetic), then scaled and shifted. The statistics are
+    float32 whatever x's type (a bfloat16 mean of 4096 values is off by ~1e-2); the
+    result has x's type."""
+    dtype = x.dtype
+    x = tf.cast(x, tf.float32)
     shape = tf.shape(x)
     c = x.shape[-1]
     grouped = tf.reshape(x, [shape[0], shape[1], shape[2], groups, c // groups])
     mean, var = tf.nn.moments(grouped, [1, 2, 4], keepdims=True)
     scale = tf.math.rsqrt(var + epsilon) * tf.reshape(gamma, [groups, c // groups])
     shift = tf.reshape(beta, [groups, c // groups]) - mean * scale
-    return tf.reshape(grouped * scale + shift, shape)
+    return tf.cast(tf.reshape(grouped * scale + shift, shape), dtype)
 
 
 _group_norm_xla = fuse(group_norm_nhwc)
@@ -95,7 +101,7 @@ class GroupNorm(layers.GroupNormalization):
 
     def call(self, inputs, training=None):
         if not self.stats_4d:
-            if not self.fused or inputs.dtype != tf.float32:
+            if not self.fused:
                 return super().call(inputs)
             c = inputs.shape[-1]
             gamma = self.gamma if self.scale else tf.ones([c])
@@ -141,10 +147,11 @@ def upsample_conv3x3(x, kernel):
     phase kernels are sums of the 3x3 taps).
 
     Args:
-      x: [B, H, W, Cin] float32.
-      kernel: [3, 3, Cin, Cout], the convolution's weights.
+      x: [B, H, W, Cin].
+      kernel: [3, 3, Cin, Cout], the convolution's weights (float32; cast to x's type).
     Returns: [B, 2H, 2W, Cout].
     """
+    kernel = tf.cast(kernel, x.dtype)
     h, w = x.shape[1], x.shape[2]
     cout = kernel.shape[-1]
     taps = tf.constant(_PHASE_TAPS)
@@ -169,13 +176,13 @@ def group_norm(channels, nf, name, group_size=None):
     return layer
 
 
-def activation(kind, name):
-    """'relu', 'lrelu' (slope 0.2), 'tanh', 'softplus' or None."""
+def activation(kind, name, dtype=None):
+    """'relu', 'lrelu' (slope 0.2), 'tanh', 'softplus' or None; dtype as conv's."""
     if kind is None:
         return []
     if kind == "lrelu":
-        return [layers.LeakyReLU(negative_slope=0.2, name=name)]
-    return [layers.Activation(kind, name=name)]
+        return [layers.LeakyReLU(negative_slope=0.2, name=name, dtype=dtype)]
+    return [layers.Activation(kind, name=name, dtype=dtype)]
 
 
 def num_stages(image_size, final):

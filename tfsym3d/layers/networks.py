@@ -20,6 +20,12 @@ from tfsym3d.layers.blocks import (
     upsample_conv3x3,
 )
 
+# Each network's output convolution and activation compute in float32 whatever the
+# precision (tfsym3d.precision): their input is cast up, so the depth, albedo, light,
+# view and sigmas leave the networks as float32 at float32 resolution (a bfloat16 depth
+# would be quantised to ~4e-4 camera units, coarser than the normals need).
+OUT_DTYPE = "float32"
+
 
 def _weighted(stack):
     """The layers of a stack that hold weights, in order."""
@@ -75,8 +81,8 @@ class Encoder(keras.Model):
             stack += activation("relu", f"relu{i + 1}")
         n = len(_weighted(stack)) + 1
         stack += conv(nf * 8, 4, name=f"conv{n}") + activation("relu", f"relu{n}")
-        stack += conv(cout, 1, name="conv_out")
-        stack += activation(final_activation, "out_act")
+        stack += conv(cout, 1, name="conv_out", dtype=OUT_DTYPE)
+        stack += activation(final_activation, "out_act", OUT_DTYPE)
         # ---
         self.stack = stack
         self.torch_sections = [("network", stack)]
@@ -143,8 +149,8 @@ class EDDeconv(keras.Model):
         stack += activation("relu", "head_relu1")
         stack += conv(nf, 5, 1, 2, name="head_conv2") + [group_norm(nf, nf, "head_gn2", g)]
         stack += activation("relu", "head_relu2")
-        stack += conv(cout, 5, 1, 2, name="conv_out")
-        stack += activation(final_activation, "out_act")
+        stack += conv(cout, 5, 1, 2, name="conv_out", dtype=OUT_DTYPE)
+        stack += activation(final_activation, "out_act", OUT_DTYPE)
         # --- graph: FiLM of the decoder's GroupNorms from the code (film=True) ---
         decoder = stack[[layer.name for layer in stack].index("enc_relu_z") + 1:]
         self.films = {layer.name: keras.layers.Dense(
@@ -220,13 +226,15 @@ class ConfNet(keras.Model):
             trunk.append(group_norm(ch, nf, f"dec_gn{i + 1}", g))
             trunk += activation("relu", f"dec_relu{i + 1}")
         # --- graph: heads ---
-        head_percl = conv(2, 3, 1, 1, name="percl_conv") + activation("softplus", "percl_act")
+        head_percl = conv(2, 3, 1, 1, name="percl_conv", dtype=OUT_DTYPE) + \
+            activation("softplus", "percl_act", OUT_DTYPE)
         head_l1 = []
         for i in range(2):
             head_l1 += deconv(nf, 4, 2, 1, name=f"l1_deconv{i + 1}")
             head_l1.append(group_norm(nf, nf, f"l1_gn{i + 1}", g))
             head_l1 += activation("relu", f"l1_relu{i + 1}")
-        head_l1 += conv(2, 5, 1, 2, name="l1_conv") + activation("softplus", "l1_act")
+        head_l1 += conv(2, 5, 1, 2, name="l1_conv", dtype=OUT_DTYPE) + \
+            activation("softplus", "l1_act", OUT_DTYPE)
         # ---
         self.trunk, self.head_percl, self.head_l1 = trunk, head_percl, head_l1
         # The authors' modules: network, out_net1 (the L1 head), out_net2 (perceptual).

@@ -1,16 +1,19 @@
 """`tfsym3d reconstruct`: photos -> depth, normals, albedo, a textured mesh and animations.
 
-    tfsym3d reconstruct --checkpoint=PATH --out=DIR [--detect=none|face]
+    tfsym3d reconstruct --checkpoint=PATH --out=DIR [--crop=config|none|face]
                         [--texture=albedo|shaded] [--batch_size=32] [--mesh] [--gifs]
                         INPUT...
 
 INPUT: image files and folders (searched recursively for png, jpg, jpeg, bmp, gif, webp,
 tif, tiff); any size and aspect; EXIF orientation is honoured. Photos are read, cropped
-and resized as every command reads them (tfsym3d.io.images). Without detection the
-photo's centre square is used; with --detect=face the largest face found by OpenCV's Haar
-cascade (shipped in the opencv-python-headless wheel) is framed like the CelebA crops: a
-square FACE_SCALE times the detector's box, its centre moved down by FACE_SHIFT of the box
-(see tfsym3d.reconstruct.inputs.face_box).
+and resized as every command reads them (tfsym3d.io.images). The crop: --crop=config
+(the default) is the model's own, its config's `crop`, as training, evaluation and the
+exported serving graph apply it (None: the centre square; an int: the centre square of
+that side; [x0, y0, w, h]: that box); --crop=none the photo's centre square whatever
+the config says; --crop=face (or --detect=face) the largest face found by OpenCV's
+Haar cascade (shipped in the opencv-python-headless wheel), framed like the CelebA
+crops: a square FACE_SCALE times the detector's box, its centre moved down by
+FACE_SHIFT of the box (see tfsym3d.reconstruct.inputs.face_box).
 
 Per image, in DIR/NAME/ (NAME is the file's stem, made unique):
   input.png                       the crop the model saw
@@ -55,7 +58,12 @@ from tfsym3d.reconstruct.inputs import (
     prepare,
     unique_names,
 )
-from tfsym3d.reconstruct.outputs import save_png, write_image_outputs, write_index
+from tfsym3d.reconstruct.outputs import (
+    replace_file,
+    save_png,
+    write_image_outputs,
+    write_index,
+)
 from tfsym3d.reconstruct.pictures import sheet_row
 
 SHEET_ROWS = 100
@@ -65,8 +73,11 @@ def define_flags(fv):
     flags.DEFINE_string("checkpoint", None, "Run directory, checkpoint prefix or .keras file.",
                         flag_values=fv)
     flags.DEFINE_string("out", None, "Output folder.", flag_values=fv)
-    flags.DEFINE_enum("detect", "none", ["none", "face"], "Crop: the centre square, or "
-                      "the largest face (OpenCV Haar cascade).", flag_values=fv)
+    flags.DEFINE_enum("crop", "config", ["config", "none", "face"], "Crop: the model's "
+                      "config's crop, the centre square, or the largest face (OpenCV Haar "
+                      "cascade).", flag_values=fv)
+    flags.DEFINE_enum("detect", "none", ["none", "face"], "--detect=face is --crop=face.",
+                      flag_values=fv)
     flags.DEFINE_enum("texture", "albedo", ["albedo", "shaded"], "Mesh texture.",
                       flag_values=fv)
     flags.DEFINE_integer("batch_size", 32, "Images per inference batch.", flag_values=fv)
@@ -86,24 +97,33 @@ def main(fv, args):
         from tfsym3d.checkpoints import load_model
 
         model = load_model(fv.checkpoint)
-        detector = FaceDetector() if fv.detect == "face" else None
+        face = fv.crop == "face" or fv.detect == "face"
+        detector = FaceDetector() if face else None
     except (ValueError, FileNotFoundError, ImportError) as err:
         print(f"tfsym3d reconstruct: {err}", file=sys.stderr)
         return 1
-    summary = run(model, args, fv.out, detector=detector, texture=fv.texture,
-                  batch_size=fv.batch_size, mesh=fv.mesh, gifs=fv.gifs)
+    try:
+        summary = run(model, args, fv.out, detector=detector, crop=fv.crop,
+                      texture=fv.texture, batch_size=fv.batch_size, mesh=fv.mesh, gifs=fv.gifs)
+    except (ValueError, OSError) as err:
+        print(f"tfsym3d reconstruct: {err}", file=sys.stderr)
+        return 1
     return 1 if summary["failed"] else 0
 
 
-def run(model, inputs, out, detector=None, texture="albedo", batch_size=32, mesh=True,
-        gifs=True, log=None, engine=None):
+def run(model, inputs, out, detector=None, crop="config", texture="albedo", batch_size=32,
+        mesh=True, gifs=True, log=None, engine=None):
     """Reconstructs every input into out (see the module docstring).
 
+    detector: a FaceDetector (the crop is then the face it finds), or None; crop:
+    'config' (the model config's crop) or 'none' (the centre square) without one.
     engine: a Reconstructor of this model to reuse (its graphs are traced once).
 
     Returns {"done": [names], "failed": [(path, reason)], "out": out}. Inference runs on
     the calling thread; files are written by a pool of writer threads meanwhile."""
     log = log or sys.stderr
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"{out}: is a file, not a folder to write into")
     files, missing = collect_inputs(inputs)
     failed = [(p, "no such file or folder") for p in missing]
     for path, reason in failed:
@@ -111,6 +131,7 @@ def run(model, inputs, out, detector=None, texture="albedo", batch_size=32, mesh
     os.makedirs(out, exist_ok=True)
     names = dict(zip(files, unique_names(files), strict=True))
     cfg, s = model.cfg, model.cfg.image_size
+    crop_spec = cfg.crop if crop == "config" else None
     engine = engine or Reconstructor(model)
     done, rows = [], []
     pending = []
@@ -132,7 +153,7 @@ def run(model, inputs, out, detector=None, texture="albedo", batch_size=32, mesh
 
         for path in files:
             try:
-                batch.append(prepare(path, s, detector))
+                batch.append(prepare(path, s, detector, crop_spec))
                 batch_names.append(names[path])
             except InputError as err:
                 failed.append((path, str(err)))
@@ -150,8 +171,16 @@ def run(model, inputs, out, detector=None, texture="albedo", batch_size=32, mesh
                 print(f"tfsym3d reconstruct: {os.path.join(out, name)}: cannot write: {err}",
                       file=log, flush=True)
     if rows:
-        save_png(os.path.join(out, "contact_sheet.png"), np.concatenate([r for _, r in rows]))
-    write_index(out, done, mesh=mesh, gifs=gifs)
+        sheet = np.concatenate([r for _, r in rows])
+        try:
+            replace_file(os.path.join(out, "contact_sheet.png"),
+                         lambda path: save_png(path, sheet))
+        except OSError as err:
+            raise ValueError(f"{out}: cannot write contact_sheet.png: {err}") from err
+    try:
+        write_index(out, done, mesh=mesh, gifs=gifs)
+    except OSError as err:
+        raise ValueError(f"{out}: cannot write index.html: {err}") from err
     print(f"tfsym3d reconstruct: {len(done)} reconstructed into {out}, {len(failed)} failed",
           file=log if failed else sys.stdout, flush=True)
     return {"done": done, "failed": failed, "out": out}

@@ -45,10 +45,10 @@ class Reconstructor:
 
     def _maps_graph(self, images):
         m = self.model
-        full = m.decompose(images, training=False)
-        maps = m.public_outputs(full)
+        out = m.forward(images)
+        maps = m.public_outputs(out)
         maps["input"] = images
-        maps["symmetry"] = m.symmetry_line(full)
+        maps["symmetry"] = m.symmetry_line(out)
         return maps
 
     def _frames_graph(self, canon_depth, canon_im, albedo, normal, recon_depth, view,

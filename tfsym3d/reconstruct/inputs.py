@@ -1,5 +1,5 @@
 """Inputs of `tfsym3d reconstruct`: image files under the paths given, unique output
-names, and the crop of each photo (its centre square, or a face found by OpenCV's Haar
+names, and the crop of each photo (the model's config crop, or a face found by OpenCV's Haar
 cascade framed like the CelebA crops). Reading, cropping and resizing are
 tfsym3d.io.images', as for every other command."""
 
@@ -89,14 +89,15 @@ class FaceDetector:
         return tuple(int(v) for v in max(faces, key=lambda f: f[2] * f[3]))
 
 
-def prepare(path, image_size, detector=None):
-    """Reads a photo and crops it for the model: float32 [S, S, 3] in [0, 1] (the centre
-    square, or the face the detector finds).
+def prepare(path, image_size, detector=None, crop_spec=None):
+    """Reads a photo and crops it for the model: float32 [S, S, 3] in [0, 1] (the face
+    the detector finds, or without one the config crop `crop_spec`: see
+    tfsym3d.io.images.crop_box).
 
     Raises InputError with a one-line reason when the file cannot be used."""
     image = images.read(path)
     if detector is None:
-        return images.prepare(image, image_size)
+        return images.prepare(image, image_size, crop_spec)
     found = detector(image)
     if found is None:
         raise InputError("no face found")

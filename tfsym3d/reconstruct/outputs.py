@@ -22,7 +22,7 @@ def save_png(path, image):
     from PIL import Image
 
     Image.fromarray(image if image.dtype in (np.uint8, np.uint16) else to_uint8(image)).save(
-        path)
+        path, format="PNG")
 
 
 def save_gif(path, frames, duration_ms=80):
@@ -52,10 +52,38 @@ def params(maps, i, cfg):
     }
 
 
+def replace_file(path, write):
+    """write(temporary path) then the file moved to path: a write that fails half-way (a
+    full disk) leaves what was at path before, and no partial file."""
+    partial = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.partial")
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
 def write_image_outputs(folder, maps, i, cfg, renderer, texture="albedo", mesh=True,
                         gifs=True):
-    """Writes every file of image i of a Reconstructor's maps into folder."""
-    os.makedirs(folder, exist_ok=True)
+    """Writes every file of image i of a Reconstructor's maps into folder: into a hidden
+    sibling folder first, moved into place once all are written (a write that fails
+    leaves the previous folder, or none, and raises the OSError)."""
+    folder = os.path.normpath(folder)
+    name = os.path.basename(folder)
+    partial = os.path.join(os.path.dirname(folder), f".{name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    os.makedirs(partial)
+    try:
+        _write_files(partial, name, maps, i, cfg, renderer, texture, mesh, gifs)
+        if os.path.isdir(folder):
+            shutil.rmtree(folder)
+        os.replace(partial, folder)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _write_files(folder, name, maps, i, cfg, renderer, texture, mesh, gifs):
     lo, hi = cfg.min_depth, cfg.max_depth
     j = os.path.join
     save_png(j(folder, "input.png"), maps["input"][i])
@@ -80,8 +108,8 @@ def write_image_outputs(folder, maps, i, cfg, renderer, texture="albedo", mesh=T
         tex = maps["canon_im"][i] if texture == "shaded" else maps["canon_albedo"][i]
         glb = write_mesh(folder, maps["canon_depth"][i], tex, renderer)
         with open(j(folder, "mesh.glb.js"), "w") as f:
-            name = json.dumps(os.path.basename(folder))
-            f.write(f"(window.TFSYM3D_MESHES = window.TFSYM3D_MESHES || {{}})[{name}] = "
+            f.write(f"(window.TFSYM3D_MESHES = window.TFSYM3D_MESHES || {{}})"
+                    f"[{json.dumps(name)}] = "
                     f"\"{base64.b64encode(glb).decode()}\";\n")
     if gifs and "rotate_shaded" in maps:
         normals = normal_image(maps["rotate_normal"][i])
@@ -141,5 +169,8 @@ def write_index(out, names, mesh=True, gifs=True):
                  " document.querySelectorAll('canvas[data-mesh]').forEach(function (c) {"
                  " TFSYM3D.view(c, window.TFSYM3D_MESHES[c.dataset.mesh]); }); });</script>")
     parts.append("</body></html>")
-    with open(os.path.join(out, "index.html"), "w") as f:
-        f.write("\n".join(parts))
+    def write(path):
+        with open(path, "w") as f:
+            f.write("\n".join(parts))
+
+    replace_file(os.path.join(out, "index.html"), write)
