@@ -6,7 +6,7 @@ for the variants asked for at the same budget.
         [--style=faces|blobs|cars] \
         [--variants=full,authors_renderer,no_albedo_flip,no_depth_flip,no_light,no_conf] \
         [--out=runs/bench_learning] [--data=DIR] [--config=configs/tiny.yaml] \
-        [--set=KEY=VALUE ...] [--max_steps=N]
+        [--set=KEY=VALUE ...] [--max_steps=N] [--init=CHECKPOINT]
 
 Bar (issue 43): by the end of the run SIDE <= 0.85x and MAD <= 0.92x the mean-depth
 baseline's, and the albedo's chroma >= 0.7x the input's (on 64 training images, with
@@ -28,6 +28,7 @@ synth` is still writing). A variant whose run directory already holds a run of
 --minutes is evaluated without retraining, and one of fewer minutes is trained on from
 its last checkpoint up to --minutes in all, its curve continued (delete it to retrain).
 --max_steps ends each variant after N steps whatever the time (for smoke tests).
+--init starts each new variant from a checkpoint's weights (fine-tuning, issue 40).
 """
 
 import argparse
@@ -155,12 +156,13 @@ def curve_point(model, data, minutes, steps):
 
 
 def run_variant(name, data, out, minutes, extra=None, config=TINY, eval_every=None,
-                on_point=None, max_steps=None):
+                on_point=None, max_steps=None, init=None):
     """Trains and evaluates one variant; returns (model, test report, info: the run's
     minutes of training, steps and curve). A run directory that holds a run of fewer
     minutes is trained on, from its last checkpoint, up to `minutes` in all (its curve
     goes on); one of as many or more is only evaluated. on_point(point) gets each curve
-    point (see curve_point) as it is measured, with --eval_every."""
+    point (see curve_point) as it is measured, with --eval_every. init: a checkpoint the
+    run starts from (tfsym3d train --init)."""
     from tfsym3d.checkpoints import load_model
     from tfsym3d.config import load_config
     from tfsym3d.evaluation import evaluate
@@ -185,7 +187,7 @@ def run_variant(name, data, out, minutes, extra=None, config=TINY, eval_every=No
         limit = budget(minutes * 60, eval_every and eval_every * 60,
                        on_eval if eval_every else None, max_steps, info["minutes"],
                        info["steps"])
-        train(cfg, run_dir, verbose=2, callbacks=[limit])
+        train(cfg, run_dir, verbose=2, callbacks=[limit], init=init)
         info = {"minutes": limit.minutes, "steps": limit.steps, "curve": curve}
         with open(done, "w") as f:
             json.dump(info, f)
@@ -284,6 +286,8 @@ def main():
     parser.add_argument("--config", default=TINY, help="Base config of every variant.")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="Config override applied to every variant (repeatable).")
+    parser.add_argument("--init", default=None, help="Start every variant from these "
+                        "weights (a run directory, .keras or .pth: tfsym3d train --init).")
     args = parser.parse_args()
     import yaml
 
@@ -329,7 +333,7 @@ def main():
 
         model, report, info = run_variant(name, data, args.out, args.minutes, extra,
                                            args.config, args.eval_every or None, on_point,
-                                           args.max_steps)
+                                           args.max_steps, args.init)
         if info.get("curve"):
             curves[name] = info["curve"]
         s = report["summary"]

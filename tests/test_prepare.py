@@ -95,3 +95,99 @@ def test_prepare_cats(tmp_path):
     _run("prepare_cats.py", f"--images={tmp_path}", f"--out={tmp_path / 'b'}", "--size=24")
     for split in os.listdir(out):
         assert sorted(os.listdir(tmp_path / "b" / split)) == sorted(os.listdir(out / split))
+
+
+def _photos(folder, n, seed=0, start=0):
+    """n distinct photos of random sizes under folder (some in a subfolder)."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(start, start + n):
+        h, w = rng.integers(40, 90, 2)
+        sub = folder / ("trip" if i % 3 == 0 else "")
+        sub.mkdir(parents=True, exist_ok=True)
+        path = sub / f"p{i:03d}.{'png' if i % 2 else 'jpg'}"
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_prepare_splits_by_photo_stably_and_adds_only_new_photos(tmp_path, capsys):
+    import json
+
+    from tfsym3d.data.prepare import prepare_folder
+
+    photos, out = tmp_path / "photos", tmp_path / "data"
+    _photos(photos, 30)
+    first = prepare_folder(str(photos), str(out), "none", 32, (0.6, 0.2, 0.2), seed=3)
+    assert first["last_run"]["photos"] == 30 and sum(first["crops"].values()) == 30
+    for rel, photo in first["photos"].items():
+        stem = os.path.splitext(rel)[0].replace(os.sep, "__")
+        assert photo["crops"] == [f"{photo['split']}/{stem}.png"]
+        assert Image.open(out / photo["crops"][0]).size == (32, 32)
+    assert all(first["crops"][s] > 0 for s in ("train", "val", "test"))
+    assert (out / "contact_sheet.png").exists()
+    # Ten more photos: the first thirty keep their split and files; only the new are cut.
+    _photos(photos, 10, seed=1, start=30)
+    before = {c: os.path.getmtime(out / c) for p in first["photos"].values()
+              for c in p["crops"]}
+    second = prepare_folder(str(photos), str(out), "none", 32, (0.6, 0.2, 0.2), seed=3)
+    assert second["last_run"]["photos"] == 10 and sum(second["crops"].values()) == 40
+    for rel, photo in first["photos"].items():
+        assert second["photos"][rel]["split"] == photo["split"]
+    assert all(os.path.getmtime(out / c) == t for c, t in before.items())
+    assert json.loads((out / "prepare.json").read_text())["crops"] == second["crops"]
+    # The same photos and seed into a fresh folder: the same splits (by pixels, not order).
+    third = prepare_folder(str(photos), str(tmp_path / "again"), "none", 32,
+                           (0.6, 0.2, 0.2), seed=3)
+    assert {k: v["split"] for k, v in third["photos"].items()} == \
+        {k: v["split"] for k, v in second["photos"].items()}
+    with pytest.raises(ValueError, match="was prepared with"):
+        prepare_folder(str(photos), str(out), "none", 64, (0.6, 0.2, 0.2), seed=3)
+
+
+def test_split_fractions_hold_over_many_photos():
+    from tfsym3d.data.prepare import split_of
+
+    splits = [split_of(f"{i:064x}", 0, (0.9, 0.05, 0.05)) for i in range(4000)]
+    assert abs(splits.count("train") / 4000 - 0.9) < 0.02
+    assert abs(splits.count("test") / 4000 - 0.05) < 0.015
+    assert split_of("ab", 0, (0.9, 0.05, 0.05)) == split_of("ab", 0, (0.9, 0.05, 0.05))
+
+
+def test_prepare_names_duplicates_unreadable_files_and_missing_detections(tmp_path,
+                                                                          monkeypatch):
+    from tfsym3d import cli
+    from tfsym3d.reconstruct import inputs
+
+    photos = tmp_path / "photos"
+    a, b, c = _photos(photos, 3)
+    Image.open(b).save(photos / "same_pixels_as_b.png")  # b is a PNG: the same pixels
+    (photos / "notes.jpg").write_text("not a photo")
+    shape = {p: np.asarray(Image.open(p)).shape for p in (a, b, c)}
+
+    class FakeDetector:  # two faces in photo a, one in b, none in c
+        kind = "face"
+
+        def __init__(self, kind):
+            pass
+
+        def all(self, rgb):
+            return {shape[a]: [(2, 2, 20, 20), (20, 10, 15, 15)],
+                    shape[b]: [(5, 5, 20, 20)]}.get(rgb.shape, [])
+
+        def crop_box(self, box):
+            return inputs.face_box(box)
+
+    monkeypatch.setattr(inputs, "FaceDetector", FakeDetector)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(["tfsym3d", "prepare", f"--images={photos}", f"--out={tmp_path / 'data'}",
+                 "--detect=face", "--size=32"])
+    assert exit_info.value.code == 1  # the unreadable file
+    import json
+
+    record = json.loads((tmp_path / "data" / "prepare.json").read_text())
+    assert record["last_run"] == {"photos": 2, "duplicates": 1, "no_detection": 1,
+                                  "unreadable": 1}
+    crops = record["photos"][os.path.join("trip", "p000.jpg")]["crops"]
+    assert [c.split("/")[1] for c in crops] == ["trip__p000_1.png", "trip__p000_2.png"]
+    assert len(record["photos"]["p001.png"]["crops"]) == 1

@@ -207,3 +207,75 @@ def test_a_checkpoint_written_but_not_recorded_is_resumed_from(tmp_path):
     assert newest(str(tmp_path)).endswith("ckpt-4")
     assert repair_state(str(tmp_path)).endswith("ckpt-4")
     assert newest(str(tmp_path / "none")) is None
+
+
+def _weights(model):
+    from tfsym3d.checkpoints import weight_key
+
+    return {weight_key(w): w.numpy() for w in model.weights}
+
+
+@pytest.mark.slow
+def test_init_starts_a_new_run_from_each_kind_of_checkpoint(tmp_path, capsys):
+    """--init from a run directory, a .keras file and the authors' .pth: the new run
+    starts from those weights (lr 1e-7: after two Adam steps every weight is within
+    ~1e-6 of its source, where a fresh start differs by ~0.1), with epoch and optimizer
+    afresh; a second call resumes the new run and ignores --init."""
+    from tfsym3d.checkpoints import config_of, load_any
+
+    x = dataset(images(8))
+    source_run = str(tmp_path / "source")
+    source, _ = train(load_config(None, dict(TINY, num_epochs=1)), source_run, train_ds=x,
+                      verbose=0)
+    source.save(str(tmp_path / "source.keras"))
+    pth = os.path.join(REPO, "tests", "fixtures", "official", "model_legacy.pth")
+    for init in (source_run, str(tmp_path / "source.keras"), pth):
+        values = dict(config_of(init).to_dict(), lam_perc=0, num_epochs=1, lr=1e-7,
+                      batch_size=4, log_freq=1, seed=1)
+        run = str(tmp_path / f"from_{os.path.basename(init)}")
+        capsys.readouterr()
+        model, _ = train(load_config(None, values), run, train_ds=x, verbose=0, init=init)
+        assert f"starting {run} from the weights of {init}" in capsys.readouterr().err
+        assert int(model.epoch) == 1 and int(model.optimizer.iterations) == 2
+        want = _weights(load_any(init))
+        got = _weights(model)
+        assert set(want) == set(got), init
+        worst = max(float(np.abs(got[k] - want[k]).max()) for k in want)
+        assert worst < 1e-5, (init, worst)
+    values["num_epochs"] = 2
+    model, _ = train(load_config(None, values), run, train_ds=x, verbose=0, init=source_run)
+    assert "is ignored (the run has checkpoints)" in capsys.readouterr().err
+    assert int(model.epoch) == 2 and int(model.optimizer.iterations) == 4
+
+
+def test_init_with_other_widths_names_the_weight_and_both_shapes(tmp_path):
+    from tfsym3d.checkpoints import config_of
+
+    pth = os.path.join(REPO, "tests", "fixtures", "official", "model_legacy.pth")
+    values = dict(config_of(pth).to_dict(), lam_perc=0, num_epochs=1, batch_size=4,
+                  nf_light=16)  # the fixture's light and view networks have nf 4
+    with pytest.raises(ValueError) as err:
+        train(load_config(None, values), str(tmp_path / "r"), train_ds=dataset(images(4)),
+              verbose=0, init=pth)
+    message = str(err.value)
+    assert message.startswith(f"{pth}: netL/conv1/kernel is (4, 4, 3, 4) there but "
+                              "(4, 4, 3, 16) in this config (network netL)"), message
+
+
+def test_init_without_config_trains_with_the_checkpoints_own(tmp_path):
+    from tfsym3d import cli
+
+    source_run = tmp_path / "source"
+    train(load_config(None, dict(TINY, num_epochs=1, fov=12.0)), str(source_run),
+          train_ds=dataset(images(8)), verbose=0)
+    folder = tmp_path / "photos"
+    for split, n in (("train", 8), ("val", 4)):
+        (folder / split).mkdir(parents=True)
+        for i, im in enumerate(images(n, seed=3)):
+            Image.fromarray((im * 255).astype(np.uint8)).save(folder / split / f"{i}.png")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(["tfsym3d", "train", f"--init={source_run}", f"--run_dir={tmp_path / 'new'}",
+                 f"--set=data_dir={folder}", "--set=num_epochs=1", "--progress=none"])
+    assert exit_info.value.code == 0
+    cfg = load_config(str(tmp_path / "new" / "config.yaml"))
+    assert cfg.fov == 12.0 and cfg.nf_light == 8 and cfg.data_dir == str(folder)

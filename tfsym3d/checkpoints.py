@@ -145,7 +145,7 @@ def make_checkpoint(model, optimizer=None):
 
     Keras 3 models are not tf.train trackables, so the weights are tracked by their
     stable paths (netD/enc_conv1/kernel, ...) without the model name, which Keras uniquifies."""
-    weights = {w.path.split("/", 1)[-1]: w for w in model.weights}
+    weights = {weight_key(w): w for w in model.weights}
     if len(weights) != len(model.weights):
         raise ValueError("model weights do not have unique paths")
     items = {"weights": weights, "epoch": model.epoch}
@@ -209,6 +209,54 @@ def load_model(path, **overrides):
         raise CheckpointMismatch(f"{prefix}: its weights do not fit the model of "
                                  f"{cfg_file} ({_one_line(err)})") from err
     return model
+
+
+def load_any(path, config=None):
+    """The model of a checkpoint of any kind: a run directory, checkpoint prefix,
+    `.keras` file, or the authors' `.pth` (converted in memory, with `config` or the
+    experiment its path or networks name: tfsym3d.official)."""
+    path = os.fspath(path)
+    if path.endswith(".pth"):
+        from tfsym3d import official
+
+        return official.convert(path, config)[0]
+    return load_model(path)
+
+
+def config_of(path):
+    """The Config a checkpoint of any kind (see load_any) was made with."""
+    path = os.fspath(path)
+    if path.endswith(".pth"):
+        return load_any(path).cfg
+    if path.endswith(".keras") and os.path.isfile(path):
+        return _keras_file_config(path, {})
+    return load_config(resolve(path)[0])
+
+
+def weight_key(weight):
+    """A weight's stable name without the model's (Keras uniquifies model names):
+    netD/enc_conv1/kernel."""
+    return weight.path.split("/", 1)[-1]
+
+
+def copy_weights(model, source, where):
+    """Copies source's weights into model, matched by weight_key.
+
+    Raises ValueError naming `where`, the weight and both shapes when a shape differs.
+    Returns the keys of model's weights the source does not have (left as they are)."""
+    have = {weight_key(w): w for w in source.weights}
+    missing = []
+    for w in model.weights:
+        key = weight_key(w)
+        if key not in have:
+            missing.append(key)
+            continue
+        if tuple(have[key].shape) != tuple(w.shape):
+            raise ValueError(f"{where}: {key} is {tuple(have[key].shape)} there but "
+                             f"{tuple(w.shape)} in this config (network {key.split('/')[0]});"
+                             " omit --config to train with the checkpoint's own widths")
+        w.assign(have[key])
+    return missing
 
 
 def _keras_file_config(path, overrides):

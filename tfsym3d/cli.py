@@ -23,6 +23,7 @@ COMMANDS = {
     "evaluate": ("tfsym3d.evaluate_cli", "SIDE/MAD of a checkpoint and the baselines."),
     "reconstruct": ("tfsym3d.reconstruct.cli", "Photos -> depth, normals, albedo, mesh, GIFs."),
     "export": ("tfsym3d.export.cli", "SavedModel (TF Serving), TFLite and ONNX export."),
+    "prepare": ("tfsym3d.data.prepare", "A folder of your photos -> square crops in splits."),
     "prepare-tfrecords": ("tfsym3d.data.tfrecords", "A dataset folder as sharded TFRecords."),
     "convert-official": ("tfsym3d.official", "Convert the authors' PyTorch checkpoints."),
 }

@@ -277,22 +277,29 @@ def load_config(path=None, overrides=None):
         if not isinstance(loaded, dict):
             raise ValueError(f"{path}: a config must be a mapping of key: value")
         values.update(from_authors(loaded, path))
-    if isinstance(overrides, dict):
-        values.update(overrides)
-    elif overrides:
-        for item in overrides:
-            if "=" not in item:
-                raise ValueError(f"override {item!r} must look like key=value")
-            key, text = item.split("=", 1)
-            try:
-                values[key.strip()] = yaml.safe_load(text)
-            except yaml.YAMLError as err:
-                raise ValueError(f"override {item!r}: not a YAML value "
-                                 f"({_yaml_problem(err)})") from err
+    values.update(parse_overrides(overrides))
     try:
         return Config.from_dict(values)
     except ValueError as err:
         raise ValueError(f"{path}: {err}" if path else str(err)) from err
+
+
+def parse_overrides(overrides):
+    """Overrides as a dict: a dict as it is, or "key=value" strings (values parsed as
+    YAML). ValueError (one line) for an item that is not key=value or not YAML."""
+    if isinstance(overrides, dict):
+        return dict(overrides)
+    values = {}
+    for item in overrides or ():
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key=value")
+        key, text = item.split("=", 1)
+        try:
+            values[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ValueError(f"override {item!r}: not a YAML value "
+                             f"({_yaml_problem(err)})") from err
+    return values
 
 
 def _yaml_problem(err):

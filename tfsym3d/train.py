@@ -1,5 +1,10 @@
 """Train a model: `tfsym3d train --config=FILE [--set=key=value ...] [--run_dir=DIR]
-[--devices=N]`.
+[--devices=N] [--init=CHECKPOINT]`.
+
+--init starts a new run from the weights of a run directory, a `.keras` file or the
+authors' `.pth` (converted on the fly), with a fresh optimizer and epoch counter; without
+--config it trains with the checkpoint's own config. A run directory that already has
+checkpoints resumes them and ignores --init.
 
 Keras `fit` with a progress bar, validation every epoch, TensorBoard scalars and image
 grids in RUN_DIR/logs, and a checkpoint (model + optimizer + epoch) after every epoch in
@@ -30,6 +35,9 @@ def define_flags(fv):
                         "a YAML config file.", flag_values=fv)
     flags.DEFINE_multi_string("set", [], "Config override key=value; repeatable.",
                               flag_values=fv)
+    flags.DEFINE_string("init", None, "Start from these weights (a run directory, .keras "
+                        "file or the authors' .pth) with a fresh optimizer; without "
+                        "--config, with the checkpoint's own config.", flag_values=fv)
     flags.DEFINE_string("run_dir", None, "Run directory (default: the config's run_dir, "
                         "else runs/<config name>).",
                         flag_values=fv)
@@ -50,25 +58,32 @@ def main(fv, args):
     if args:
         print(f"tfsym3d train: unexpected arguments {args}", file=sys.stderr)
         return 2
-    if not fv.config:
+    if not fv.config and not fv.init:
         print("tfsym3d train: --config is required (e.g. --config=tiny)", file=sys.stderr)
         return 2
-    from tfsym3d.config import load_config
+    from tfsym3d.config import load_config, parse_overrides
 
     try:
-        cfg = load_config(fv.config, fv.set)
-    except ValueError as err:
+        if fv.config:
+            cfg = load_config(fv.config, fv.set)
+        else:  # the checkpoint's own config, with the overrides
+            from tfsym3d.checkpoints import config_of
+
+            cfg = load_config(None, {**config_of(fv.init).to_dict(),
+                                     **parse_overrides(fv.set)})
+    except (ValueError, FileNotFoundError) as err:
         print(f"tfsym3d train: {err}", file=sys.stderr)
         return 2
-    run_dir = fv.run_dir or cfg.run_dir or os.path.join("runs", os.path.splitext(
-        os.path.basename(fv.config))[0])
+    name = os.path.splitext(os.path.basename(os.path.normpath(fv.config or fv.init)))[0]
+    run_dir = fv.run_dir or cfg.run_dir or os.path.join(
+        "runs", name if fv.config else f"{name}_finetuned")
     verbose = {"auto": "auto", "bar": 1, "epoch": 2, "none": 0}[fv.progress]
     from tfsym3d import distribute
 
     try:
         strategy = distribute.make_strategy(fv.devices, fv.strategy, fv.worker_timeout)
         print(distribute.describe(strategy), flush=True)
-        train(cfg, run_dir, strategy, verbose=verbose)
+        train(cfg, run_dir, strategy, verbose=verbose, init=fv.init)
     except (ValueError, FileNotFoundError, NonFiniteLoss) as err:
         print(f"tfsym3d train: {err}", file=sys.stderr)
         return 1
@@ -114,7 +129,7 @@ def make_datasets(cfg, counter=None):
 
 
 def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto",
-          callbacks=()):
+          callbacks=(), init=None):
     """Trains (or resumes) a run. Returns (model, history).
 
     Args:
@@ -124,6 +139,8 @@ def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto
       train_ds, val_ds: datasets to use instead of cfg.data_dir's (tests).
       verbose: Keras fit verbosity.
       callbacks: extra Keras callbacks (e.g. a time limit), run after the built-in ones.
+      init: a checkpoint of any kind (checkpoints.load_any) whose weights a new run starts
+        from (fresh optimizer and epochs); ignored when run_dir has checkpoints.
     """
     import tensorflow as tf
 
@@ -139,14 +156,15 @@ def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto
     if chief:
         os.makedirs(run_dir, exist_ok=True)
     try:
-        return _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose,
+        return _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, init,
                     callbacks)
     finally:
         if not chief:
             shutil.rmtree(write_dir, ignore_errors=True)
 
 
-def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, callbacks):
+def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, init,
+         callbacks):
     import keras
     import tensorflow as tf
 
@@ -186,6 +204,16 @@ def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, ca
         # The newest checkpoint that reads whole (damaged ones are named and skipped).
         latest = checkpoints.restore(ckpt, checkpoints.checkpoint_dir(run_dir),
                                      partial=False)
+        if latest and init:
+            print(f"resuming {run_dir}; --init {init} is ignored (the run has checkpoints)",
+                  file=sys.stderr)
+        elif init:
+            missing = checkpoints.copy_weights(model, checkpoints.load_any(init), init)
+            note = (f"; {len(missing)} weight(s) it does not have keep their initial "
+                    f"values ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"
+                    if missing else "")
+            print(f"starting {run_dir} from the weights of {init} (fresh optimizer, "
+                  f"epoch 0){note}", file=sys.stderr)
         if latest:
             initial_epoch = int(model.epoch.numpy())
             print(f"resuming {run_dir} from {os.path.basename(latest)}: "

@@ -1,5 +1,21 @@
-"""Dataset preparation helpers shared by scripts/prepare_*.py: square boxes around
-landmarks, the crops' files, the split layout and per-file failures.
+"""Dataset preparation: `tfsym3d prepare` for a folder of one's own photos, and the
+helpers it shares with scripts/prepare_*.py (square boxes around landmarks, the crops'
+files, the split layout and per-file failures).
+
+`tfsym3d prepare --images=DIR --out=DATA [--detect=face|cat|none] [--size=128]
+[--split=0.9,0.05,0.05] [--seed=0]`
+
+Every photo under DIR (nested folders; any format tfsym3d.io.images reads) becomes one
+or more square crops in DATA/{train,val,test}/: --detect=face frames each face OpenCV's
+Haar cascade finds as the CelebA crops are framed (reconstruct --crop=face does the
+same), cat uses OpenCV's cat-face cascade, none takes the centre square. A photo goes
+to a split by a hash of its decoded pixels and the seed, so its crops never straddle
+splits, the split is the same on every run, and a photo keeps its split when others are
+added. Unreadable files, photos without a detection and duplicates (the same decoded
+pixels as a photo already taken) are named one line each and counted at the end.
+DATA/prepare.json records the settings, every photo taken (its pixel hash, split and
+crops) and the counts; running again into DATA adds only the new photos (with other
+settings it refuses). DATA/contact_sheet.png shows the first crops.
 
 Boxes are (x0, y0, w, h) in pixels of the photo, x right, y down; photos are read and
 cropped by tfsym3d.io.images (parts of a box outside the photo replicate the border, as
@@ -52,3 +68,168 @@ class Failures:
               + ", ".join(f"{k}: {v}" for k, v in counts.items())
               + (f"), {self.count} failed" if self.count else ")"))
         return 1 if self.count else 0
+
+
+# --------------------------------------------------------------------------------------
+# `tfsym3d prepare` (see the module docstring)
+# --------------------------------------------------------------------------------------
+SHEET_CROPS = 64
+
+
+def split_of(pixel_hash, seed, fractions):
+    """The split ('train', 'val', 'test') of a photo: a uniform number from the hash of its
+    pixels and the seed, cut at the cumulative fractions (train, val, test)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{seed}:{pixel_hash}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2 ** 64
+    edge = 0.0
+    for name, fraction in zip(("train", "val", "test"), fractions, strict=True):
+        edge += fraction
+        if u < edge:
+            return name
+    return "test"
+
+
+def pixel_hash(image):
+    """sha256 of a read photo's 8-bit pixels and shape (duplicates: the same hash)."""
+    import hashlib
+
+    from tfsym3d.io.images import to_uint8
+
+    pixels = to_uint8(image)
+    return hashlib.sha256(str(pixels.shape).encode() + pixels.tobytes()).hexdigest()
+
+
+def crop_boxes(image, detector):
+    """The square boxes to cut from a photo: each detection framed, or the centre
+    square without a detector."""
+    from tfsym3d.io.images import centre_box
+
+    if detector is None:
+        return [centre_box(*image.shape[:2])]
+    return [detector.crop_box(box) for box in detector.all(image)]
+
+
+def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0.05),
+                   seed=0, log=sys.stderr):
+    """Prepares a folder of photos (see above). Returns the record written to
+    out/prepare.json. Raises ValueError (one line) for bad settings or a DATA prepared
+    with other ones."""
+    import json
+
+    from tfsym3d.io import images as image_io
+    from tfsym3d.reconstruct.inputs import FaceDetector, collect_inputs
+
+    split = tuple(float(v) for v in split)
+    if len(split) != 3 or min(split) < 0 or abs(sum(split) - 1.0) > 1e-6:
+        raise ValueError(f"--split must be three fractions adding up to 1; got {split}")
+    if detect not in ("face", "cat", "none"):
+        raise ValueError(f"--detect must be face, cat or none; got {detect!r}")
+    if not os.path.isdir(images_dir):
+        raise ValueError(f"{images_dir}: no such folder")
+    settings = {"detect": detect, "size": int(size), "split": list(split), "seed": seed}
+    record_path = os.path.join(out, "prepare.json")
+    record = {"settings": settings, "photos": {}}
+    if os.path.isfile(record_path):
+        with open(record_path) as f:
+            record = json.load(f)
+        if record.get("settings") != settings:
+            raise ValueError(f"{out} was prepared with {record.get('settings')}; give the "
+                             "same settings to add photos, or another --out")
+    detector = FaceDetector(detect) if detect != "none" else None
+    photos = record["photos"]
+    seen = {p["hash"]: rel for rel, p in photos.items()}
+    files, _ = collect_inputs([images_dir])
+    fail = Failures("tfsym3d prepare")
+    added = dict.fromkeys(SPLIT_NAMES.values(), 0)
+    counts = {"photos": 0, "duplicates": 0, "no_detection": 0, "unreadable": 0}
+    for path in files:
+        rel = os.path.relpath(path, images_dir)
+        if rel in photos:
+            continue  # taken on an earlier run
+        try:
+            image = image_io.read(path)
+        except image_io.InputError as err:
+            fail(path, err)
+            counts["unreadable"] += 1
+            continue
+        digest = pixel_hash(image)
+        if digest in seen:
+            fail(path, f"a duplicate of {seen[digest]} (the same pixels); skipped")
+            counts["duplicates"] += 1
+            continue
+        boxes = crop_boxes(image, detector)
+        if not boxes:
+            fail(path, f"no {detect} found")
+            counts["no_detection"] += 1
+            continue
+        name = os.path.splitext(rel)[0].replace(os.sep, "__")
+        where = split_of(digest, seed, split)
+        crops = []
+        for k, box in enumerate(boxes):
+            crop_name = f"{name}.png" if len(boxes) == 1 else f"{name}_{k + 1}.png"
+            save_crop(image_io.crop(image, box), os.path.join(out, where, crop_name), size)
+            crops.append(f"{where}/{crop_name}")
+        photos[rel] = {"hash": digest, "split": where, "crops": crops}
+        seen[digest] = rel
+        added[where] += len(crops)
+        counts["photos"] += 1
+    totals = dict.fromkeys(SPLIT_NAMES.values(), 0)
+    for p in photos.values():
+        totals[p["split"]] += len(p["crops"])
+    record.update(settings=settings, photos=photos, crops=totals, last_run=counts)
+    os.makedirs(out, exist_ok=True)
+    partial = record_path + ".partial"
+    with open(partial, "w") as f:
+        json.dump(record, f, indent=1)
+    os.replace(partial, record_path)
+    _contact_sheet(out, [c for p in photos.values() for c in p["crops"]][:SHEET_CROPS])
+    print(f"tfsym3d prepare: {counts['photos']} new photo(s) -> "
+          + ", ".join(f"{k}: +{v}" for k, v in added.items())
+          + f" crops (in all: {', '.join(f'{k} {v}' for k, v in totals.items())}); "
+          f"{counts['duplicates']} duplicate(s), {counts['no_detection']} without a "
+          f"detection, {counts['unreadable']} unreadable", file=log, flush=True)
+    return record
+
+
+def _contact_sheet(out, crops, columns=8):
+    """out/contact_sheet.png: the crops (relative paths) in rows of `columns`."""
+    if not crops:
+        return
+    tiles = [np.asarray(Image.open(os.path.join(out, c)).convert("RGB")) for c in crops]
+    s = tiles[0].shape[0]
+    rows = -(-len(tiles) // columns)
+    sheet = np.full((rows * s, columns * s, 3), 255, np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, columns)
+        sheet[r * s:(r + 1) * s, c * s:(c + 1) * s] = tile
+    Image.fromarray(sheet).save(os.path.join(out, "contact_sheet.png"))
+
+
+def define_flags(fv):
+    from absl import flags
+
+    flags.DEFINE_string("images", None, "Folder of photos (searched recursively).",
+                        flag_values=fv)
+    flags.DEFINE_string("out", None, "Dataset root to write (DATA/{train,val,test}).",
+                        flag_values=fv)
+    flags.DEFINE_enum("detect", "face", ["face", "cat", "none"], "Crop each detected human "
+                      "face, cat face, or the centre square.", flag_values=fv)
+    flags.DEFINE_integer("size", 128, "Side of the written crops in pixels.", flag_values=fv)
+    flags.DEFINE_string("split", "0.9,0.05,0.05", "Train, val and test fractions.",
+                        flag_values=fv)
+    flags.DEFINE_integer("seed", 0, "Seed of the split.", flag_values=fv)
+
+
+def main(fv, args):
+    if args or not fv.images or not fv.out:
+        print("tfsym3d prepare: give --images=DIR --out=DATA", file=sys.stderr)
+        return 2
+    try:
+        split = [float(v) for v in fv.split.split(",")]
+        record = prepare_folder(fv.images, fv.out, fv.detect, fv.size, split, fv.seed)
+    except (ValueError, ImportError, FileNotFoundError) as err:
+        print(f"tfsym3d prepare: {err}", file=sys.stderr)
+        return 1
+    return 1 if any(record["last_run"][k] for k in ("unreadable",)) else 0
