@@ -262,6 +262,7 @@ def test_init_with_other_widths_names_the_weight_and_both_shapes(tmp_path):
                               "(4, 4, 3, 16) in this config (network netL)"), message
 
 
+@pytest.mark.slow
 def test_init_without_config_trains_with_the_checkpoints_own(tmp_path):
     from tfsym3d import cli
 
