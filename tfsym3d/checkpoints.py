@@ -41,12 +41,7 @@ def newest(directory):
     TensorFlow writes the .index file of a checkpoint last, so a ckpt-N newer than the
     recorded one counts when its index can be read."""
     latest = tf.train.latest_checkpoint(directory)
-    if not tf.io.gfile.isdir(directory):
-        return latest
-    found = sorted((os.path.join(directory, f[:-len(".index")])
-                    for f in tf.io.gfile.listdir(directory) if f.endswith(".index")),
-                   key=_number)
-    for prefix in reversed(found):
+    for prefix in all_checkpoints(directory):
         if latest is not None and _number(prefix) <= _number(latest):
             break
         try:
@@ -227,7 +222,9 @@ def config_of(path):
     """The Config a checkpoint of any kind (see load_any) was made with."""
     path = os.fspath(path)
     if path.endswith(".pth"):
-        return load_any(path).cfg
+        from tfsym3d import official
+
+        return official.converted_config(path)[0]  # the networks' widths, no model built
     if path.endswith(".keras") and os.path.isfile(path):
         return _keras_file_config(path, {})
     return load_config(resolve(path)[0])

@@ -202,6 +202,24 @@ def load_weights(model, nets, path):
             variable.assign(value)
 
 
+def converted_config(path, config=None, overrides=None, nets=None):
+    """The tfsym3d Config of an authors' checkpoint, without building the model: its
+    experiment's config (see experiment_config), the widths its networks have and the
+    authors' renderer. nets: the file's networks when already read (read_networks).
+
+    Returns (cfg, config file used, why it was chosen)."""
+    from tfsym3d.config import Config, load_config
+
+    if nets is None:
+        nets, _ = read_networks(path)
+    config_file, why = experiment_config(path, nets, config)
+    base = load_config(config_file)
+    widths = infer_widths(nets, base.image_size, path)
+    cfg = Config.from_dict({**base.to_dict(), **widths, **AUTHORS_RENDERER,
+                            **(overrides or {})})
+    return cfg, config_file, why
+
+
 def convert(path, config=None, overrides=None):
     """Builds the tfsym3d model of an authors' checkpoint.
 
@@ -214,15 +232,10 @@ def convert(path, config=None, overrides=None):
     Returns:
       (model, epoch or None, config file used, why it was chosen).
     """
-    from tfsym3d.config import Config, load_config
     from tfsym3d.model import Unsup3D, build
 
     nets, epoch = read_networks(path)
-    config_file, why = experiment_config(path, nets, config)
-    base = load_config(config_file)
-    widths = infer_widths(nets, base.image_size, path)
-    cfg = Config.from_dict({**base.to_dict(), **widths, **AUTHORS_RENDERER,
-                            **(overrides or {})})
+    cfg, config_file, why = converted_config(path, config, overrides, nets)
     model = build(Unsup3D(cfg))
     load_weights(model, nets, path)
     if epoch is not None:

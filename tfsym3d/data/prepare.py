@@ -112,7 +112,7 @@ def crop_boxes(image, detector):
 
 
 def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0.05),
-                   seed=0, log=sys.stderr):
+                   seed=0, log=None):
     """Prepares a folder of photos (see above). Returns the record written to
     out/prepare.json. Raises ValueError (one line) for bad settings or a DATA prepared
     with other ones."""
@@ -120,6 +120,9 @@ def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0
 
     from tfsym3d.io import images as image_io
     from tfsym3d.reconstruct.inputs import FaceDetector, collect_inputs
+    from tfsym3d.reconstruct.outputs import replace_file
+
+    log = log or sys.stderr
 
     split = tuple(float(v) for v in split)
     if len(split) != 3 or min(split) < 0 or abs(sum(split) - 1.0) > 1e-6:
@@ -180,10 +183,12 @@ def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0
         totals[p["split"]] += len(p["crops"])
     record.update(settings=settings, photos=photos, crops=totals, last_run=counts)
     os.makedirs(out, exist_ok=True)
-    partial = record_path + ".partial"
-    with open(partial, "w") as f:
-        json.dump(record, f, indent=1)
-    os.replace(partial, record_path)
+
+    def write(path):
+        with open(path, "w") as f:
+            json.dump(record, f, indent=1)
+
+    replace_file(record_path, write)
     _contact_sheet(out, [c for p in photos.values() for c in p["crops"]][:SHEET_CROPS])
     print(f"tfsym3d prepare: {counts['photos']} new photo(s) -> "
           + ", ".join(f"{k}: +{v}" for k, v in added.items())
@@ -232,4 +237,4 @@ def main(fv, args):
     except (ValueError, ImportError, FileNotFoundError) as err:
         print(f"tfsym3d prepare: {err}", file=sys.stderr)
         return 1
-    return 1 if any(record["last_run"][k] for k in ("unreadable",)) else 0
+    return 1 if record["last_run"]["unreadable"] else 0

@@ -2,7 +2,6 @@
 the Keras model measured, its model card written, then moved into place (see
 tfsym3d/export/__init__.py for the layout)."""
 
-
 import datetime
 import json
 import os
@@ -128,24 +127,23 @@ def export_model(model, out, formats=tuple(FORMATS), quantize=("none",), name="t
             _check_destination(out, rel)
     os.makedirs(out, exist_ok=True)
     partial = tempfile.mkdtemp(prefix=".partial-", dir=out)
-    written, done = {}, []
+    written, cards = {}, []
     try:
         for fmt, kind in jobs:
-            several = len(fmt.variants) > 1
-            rel = fmt.path(name, kind)
-            path = os.path.join(partial, rel)
+            path = os.path.join(partial, fmt.path(name, kind))
             os.makedirs(os.path.dirname(path), exist_ok=True)
             notes = list(fmt.write(model, path, kind, calibration))
             if kind == "int8":
                 notes.append(f"calibration: {calibration_note}")
-            card = _card(model, fmt, kind, checkpoint, path, reference, probe, notes)
-            label = f"{fmt.name}_{kind}" if several else fmt.name
-            done.append((rel, card, fmt.card(name, kind), label, several, fmt.name, kind))
+            cards.append(_card(model, fmt, kind, checkpoint, path, reference, probe, notes))
         # Every format written and checked: only now is anything moved into place.
-        for rel, card, card_rel, label, several, fmt_name, kind in done:
-            _commit(partial, out, rel, card, card_rel)
+        for (fmt, kind), card in zip(jobs, cards, strict=True):
+            rel = fmt.path(name, kind)
+            _commit(partial, out, rel, card, fmt.card(name, kind))
+            several = len(fmt.variants) > 1
+            label = f"{fmt.name}_{kind}" if several else fmt.name
             written[label] = os.path.join(out, rel)
-            log(f"{fmt_name}{' ' + kind if several else ''}: {written[label]} "
+            log(f"{fmt.name}{' ' + kind if several else ''}: {written[label]} "
                 f"({_mib(card['bytes'])})")
     finally:
         shutil.rmtree(partial, ignore_errors=True)
