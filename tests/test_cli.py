@@ -19,3 +19,41 @@ def test_start_up_lines_are_hidden_and_verbose_brings_them_back(tmp_path):
     assert loud.returncode == 0, loud.stderr
     assert "oneDNN" in loud.stderr or "cpu_feature_guard" in loud.stderr, loud.stderr
     assert loud.stdout.startswith("wrote 3 images")
+
+
+class _Failing:
+    """A command module whose main raises what it is given."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def define_flags(self, fv):
+        pass
+
+    def main(self, fv, args):
+        raise self.error
+
+
+def test_an_unexpected_error_is_one_line_and_verbose_shows_its_traceback(monkeypatch,
+                                                                         capsys):
+    import pytest
+
+    from tfsym3d import cli
+
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    monkeypatch.setattr(cli, "_load", lambda name: _Failing(RuntimeError("boom\nsecond")))
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(["tfsym3d", "train"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err == "tfsym3d train: RuntimeError: boom (--verbose shows the traceback)\n"
+    with pytest.raises(RuntimeError, match="boom"):  # the traceback is Python's own
+        cli.run(["tfsym3d", "train", "--verbose"])
+
+    monkeypatch.setattr(cli, "_load", lambda name: _Failing(KeyboardInterrupt()))
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(["tfsym3d", "export"])
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == "tfsym3d export: interrupted\n"
+    assert cli.one_line(ValueError("x" * 400)).endswith("...")
+    assert len(cli.one_line(ValueError("x" * 400))) == 300

@@ -8,6 +8,11 @@ implementation module is missing say so and exit with status 2. TensorFlow's sta
 lines (oneDNN, CUDA probing, "failed call to cuInit" on a machine without a GPU) are
 hidden unless `--verbose` is given to any command; its warnings while the command runs
 still show.
+
+Errors: every command names the errors a user can cause (a missing file, a bad key) in one
+line and exits non-zero. Anything else that escapes a command is also said in one line
+(its kind and first line), exit status 1; `--verbose` shows its Python traceback instead.
+An interrupt (Ctrl-C) exits with status 130 and one line.
 """
 
 import importlib
@@ -35,7 +40,7 @@ def usage():
     for name, (_, doc) in COMMANDS.items():
         lines.append(f"  {name:<{width}}  {doc}")
     lines += ["", "Run 'tfsym3d <command> --help' for the flags of a command; --verbose",
-              "shows TensorFlow's start-up lines."]
+              "(any command) shows TensorFlow's start-up lines and Python tracebacks."]
     return "\n".join(lines)
 
 
@@ -112,8 +117,41 @@ def run(argv=None):
         print(f"usage: tfsym3d {name} [--flag=value ...]\n\n{doc}\n\nflags:")
         print(fv.get_help(include_special_flags=False))
         sys.exit(0)
-    status = module.main(fv, rest[1:]) or 0
-    sys.exit(status)
+    sys.exit(call_main(name, module, fv, rest[1:], verbose))
+
+
+def no_space(err):
+    """Whether an exception (an OSError, or TensorFlow's ResourceExhaustedError from a
+    write) says the disk is full."""
+    import errno
+
+    return (isinstance(err, OSError) and err.errno == errno.ENOSPC) \
+        or "No space left on device" in str(err)
+
+
+def one_line(err, limit=300):
+    """`Kind: first line of the message` of an exception, at most `limit` characters."""
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else ""
+    line = f"{type(err).__name__}: {first}" if first else type(err).__name__
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def call_main(name, module, fv, args, verbose):
+    """Runs a command's main; returns its exit status. Errors that escape it are one
+    line on stderr (status 1) unless `verbose`, where they propagate with their
+    traceback; Ctrl-C is status 130."""
+    try:
+        return module.main(fv, args) or 0
+    except KeyboardInterrupt:
+        print(f"tfsym3d {name}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if verbose:
+            raise
+        print(f"tfsym3d {name}: {one_line(err)} (--verbose shows the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
