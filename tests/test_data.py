@@ -67,7 +67,7 @@ def test_empty_and_missing_folders_are_clear_errors(tmp_path):
     (tmp_path / "empty" / "test" / "readme.txt").write_text("no images")
     with pytest.raises(ValueError, match="no image files"):
         image_dataset(str(tmp_path / "empty"), "test")
-    with pytest.raises(ValueError, match="nowhere: no 'train' folder"):
+    with pytest.raises(ValueError, match="nowhere: no such folder"):
         image_dataset(str(tmp_path / "nowhere"), "train")
 
 

@@ -135,7 +135,7 @@ def test_cli_rejects_config_typos_and_missing_data(tmp_path):
                              capture_output=True, text=True, cwd=REPO, timeout=300)
     assert missing.returncode == 1
     last = missing.stderr.strip().splitlines()[-1]
-    assert "nowhere: no 'train' folder" in last
+    assert "nowhere: no such folder" in last
 
 
 @pytest.mark.slow

@@ -88,6 +88,20 @@ def _one_line(err):
     return text[0][:200] if text else type(err).__name__
 
 
+def _check_shapes(ckpt, shapes, prefix):
+    """CheckpointMismatch naming the first weight of ckpt (make_checkpoint) whose shape in
+    the checkpoint (`shapes`: the reader's name -> shape map) is not the model's."""
+    for key, weight in ckpt.weights.items():
+        # tf.train names a dict entry by its key with '.' written '..' and '/' '.S'
+        name = f"weights/{key.replace('.', '..').replace('/', '.S')}/.ATTRIBUTES/VARIABLE_VALUE"
+        stored = shapes.get(name)
+        if stored is not None and tuple(stored) != tuple(weight.shape):
+            raise CheckpointMismatch(
+                f"{prefix}: its weights do not fit the model of the config: {key} (network "
+                f"{key.split('/')[0]}) is {tuple(stored)} in the checkpoint, "
+                f"{tuple(weight.shape)} in the model (was config.yaml edited?)")
+
+
 def restore(ckpt, directory, partial=True, log=None):
     """Restores ckpt (make_checkpoint) from the newest checkpoint of directory that reads
     whole, walking back past damaged ones (a truncated or overwritten data or index file)
@@ -102,12 +116,14 @@ def restore(ckpt, directory, partial=True, log=None):
     for prefix in candidates:
         try:
             reader = tf.train.load_checkpoint(prefix)
-            for name in reader.get_variable_to_shape_map():
+            shapes = reader.get_variable_to_shape_map()
+            for name in shapes:
                 reader.get_tensor(name)  # every byte read: a damaged file fails here
         except (tf.errors.OpError, ValueError, IndexError, RuntimeError, OSError) as err:
             print(f"tfsym3d: skipping the damaged checkpoint {prefix}: {_one_line(err)}",
                   file=log, flush=True)
             continue
+        _check_shapes(ckpt, shapes, prefix)
         try:
             status = ckpt.restore(prefix)
             status.expect_partial() if partial else status.assert_existing_objects_matched()

@@ -88,6 +88,7 @@ def main(fv, args):
         print(f"tfsym3d train: {err}", file=sys.stderr)
         return 1
     except OSError as err:  # the run directory cannot be written (a full disk, ...)
+        _remove_unfinished_save(run_dir)
         print(f"tfsym3d train: {run_dir}: {err}", file=sys.stderr)
         return 1
     except Exception as err:
@@ -95,13 +96,27 @@ def main(fv, args):
 
         if not isinstance(err, tf.errors.ResourceExhaustedError):
             raise
-        # Out of memory, or out of disk while writing a checkpoint; the last complete
-        # checkpoint is kept, and leftovers of the failed save go at the next start.
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "ResourceExhausted"
-        print(f"tfsym3d train: {run_dir}: out of memory or disk space: {first[:300]}",
-              file=sys.stderr)
+        # Out of memory, or out of disk while writing a checkpoint: the last complete
+        # checkpoint is kept and the unfinished one removed at once (it holds the space).
+        from tfsym3d.cli import no_space, one_line
+
+        removed = _remove_unfinished_save(run_dir)
+        if no_space(err):
+            problem = "no space left on device" + (
+                " while saving a checkpoint (the unfinished one was removed; the last "
+                "complete one is kept)" if removed else "")
+        else:
+            problem = f"out of memory: {one_line(err)}"
+        print(f"tfsym3d train: {run_dir}: {problem}", file=sys.stderr)
         return 1
     return 0
+
+
+def _remove_unfinished_save(run_dir):
+    """Removes the ckpt-N_temp folders of a save that failed; returns their paths."""
+    from tfsym3d.checkpoints import checkpoint_dir, remove_partial_saves
+
+    return remove_partial_saves(checkpoint_dir(run_dir))
 
 
 def make_datasets(cfg, counter=None):

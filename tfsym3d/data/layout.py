@@ -39,7 +39,10 @@ def split_images(folder):
 
 def split_dir(root, split):
     """The folder of a split: root/split if it exists, else root itself when root is
-    already a split folder (has no train/val/test children)."""
+    already a split folder (has no train/val/test children). ValueError naming root when
+    it does not exist or has no such split."""
+    if not os.path.exists(root):
+        raise ValueError(f"{root}: no such folder")
     candidate = os.path.join(root, split)
     if os.path.isdir(candidate):
         return candidate

@@ -57,5 +57,13 @@ def main(fv, args):
     except (ValueError, FileNotFoundError) as err:
         print(f"tfsym3d export: {err}", file=sys.stderr)
         return 1
+    except Exception as err:  # a full disk (OSError, or TensorFlow's from a save)
+        from tfsym3d.cli import no_space
+
+        if not no_space(err):
+            raise
+        print(f"tfsym3d export: {fv.out}: no space left on device; nothing was written",
+              file=sys.stderr)
+        return 1
     print(f"tfsym3d export: wrote {len(written)} files into {fv.out}")
     return 0

@@ -125,6 +125,7 @@ def export_model(model, out, formats=tuple(FORMATS), quantize=("none",), name="t
     for fmt, kind in jobs:  # before anything is written: nothing half-done on a clash
         for rel in (fmt.path(name, kind), fmt.card(name, kind)):
             _check_destination(out, rel)
+    created = not os.path.exists(out)
     os.makedirs(out, exist_ok=True)
     partial = tempfile.mkdtemp(prefix=".partial-", dir=out)
     written, cards = {}, []
@@ -145,8 +146,12 @@ def export_model(model, out, formats=tuple(FORMATS), quantize=("none",), name="t
             written[label] = os.path.join(out, rel)
             log(f"{fmt.name}{' ' + kind if several else ''}: {written[label]} "
                 f"({_mib(card['bytes'])})")
-    finally:
+    except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
+        if created and not os.listdir(out):
+            os.rmdir(out)  # failed before anything was committed: as it was
+        raise
+    shutil.rmtree(partial, ignore_errors=True)
     return written
 
 

@@ -167,20 +167,34 @@ def run(model, inputs, out, detector=None, crop="config", texture="albedo", batc
                 future.result()
                 done.append(name)
             except OSError as err:
-                failed.append((os.path.join(out, name), f"cannot write: {err}"))
-                print(f"tfsym3d reconstruct: {os.path.join(out, name)}: cannot write: {err}",
-                      file=log, flush=True)
-    if rows:
-        sheet = np.concatenate([r for _, r in rows])
+                failed.append((os.path.join(out, name), f"cannot write: {_reason(err)}"))
+                print(f"tfsym3d reconstruct: {os.path.join(out, name)}: cannot write: "
+                      f"{_reason(err)}", file=log, flush=True)
+    images_failed = len(failed)
+    sheet = np.concatenate([r for _, r in rows]) if rows else None
+    for filename, write in (  # each keeps the previous file until the new one is whole
+            ("contact_sheet.png", sheet is not None and (
+                lambda: replace_file(os.path.join(out, "contact_sheet.png"),
+                                     lambda path: save_png(path, sheet)))),
+            ("index.html", lambda: write_index(out, done, mesh=mesh, gifs=gifs))):
+        if not write:
+            continue
         try:
-            replace_file(os.path.join(out, "contact_sheet.png"),
-                         lambda path: save_png(path, sheet))
+            write()
         except OSError as err:
-            raise ValueError(f"{out}: cannot write contact_sheet.png: {err}") from err
-    try:
-        write_index(out, done, mesh=mesh, gifs=gifs)
-    except OSError as err:
-        raise ValueError(f"{out}: cannot write index.html: {err}") from err
-    print(f"tfsym3d reconstruct: {len(done)} reconstructed into {out}, {len(failed)} failed",
-          file=log if failed else sys.stdout, flush=True)
+            failed.append((os.path.join(out, filename), f"cannot write: {_reason(err)}"))
+            print(f"tfsym3d reconstruct: {os.path.join(out, filename)}: cannot write: "
+                  f"{_reason(err)}", file=log, flush=True)
+    print(f"tfsym3d reconstruct: {len(done)} reconstructed into {out}, {images_failed} "
+          "failed", file=log if failed else sys.stdout, flush=True)
     return {"done": done, "failed": failed, "out": out}
+
+
+def _reason(err):
+    """An OSError's reason; a short write (numpy's 'N requested and M written') is a full
+    disk too."""
+    from tfsym3d.cli import no_space
+
+    if no_space(err) or "requested and" in str(err):
+        return "no space left on device"
+    return str(err)
