@@ -188,15 +188,62 @@ def test_mesh_js_is_the_python_mesh(tmp_path):
     np.testing.assert_allclose(np.array(js["uv"]).reshape(-1, 2), uv, atol=1e-7)
 
 
+def test_declared_size_js_reads_headers_as_pillow_does(tmp_path):
+    """mobile_demo/web/image.js declaredSize (run by Node) on PNG, JPEG (with an EXIF
+    block before its frame), GIF, BMP (bottom-up and top-down) and WebP headers, against
+    Pillow's sizes; the 20000x20000 PNG of 1 MB is read from its first bytes."""
+    from tests import hostile_files
+
+    files = {}
+    for fmt, ext in (("PNG", "png"), ("JPEG", "jpg"), ("GIF", "gif"), ("BMP", "bmp"),
+                     ("WEBP", "webp")):
+        path = tmp_path / f"a.{ext}"
+        exif = Image.Exif()
+        exif[0x0112], exif[0x010E] = 6, "x" * 3000  # orientation, a long description
+        extra = {"exif": exif} if fmt == "JPEG" else {}
+        Image.new("RGB", (37, 23), (1, 2, 3)).save(path, fmt, **extra)
+        files[ext] = path
+    top_down = tmp_path / "top_down.bmp"
+    raw = bytearray(files["bmp"].read_bytes())
+    raw[22:26] = (-23).to_bytes(4, "little", signed=True)
+    top_down.write_bytes(bytes(raw))
+    files["top_down"] = top_down
+    files["huge"] = tmp_path / "huge.png"
+    hostile_files.big_png(files["huge"], 20000, 20000)
+    script = (
+        "import {declaredSize} from './web/image.js';"
+        "import {readFileSync} from 'fs';"
+        f"const files = {json.dumps({k: str(v) for k, v in files.items()})};"
+        "const out = {};"
+        "for (const [k, p] of Object.entries(files)) "
+        "out[k] = declaredSize(new Uint8Array(readFileSync(p).subarray(0, 262144)));"
+        "console.log(JSON.stringify(out));")
+    proc = subprocess.run(["node", "--input-type=module", "-e", script], cwd=DEMO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    for key in ("png", "jpg", "gif", "bmp", "top_down"):
+        assert got[key] == [37, 23], (key, got[key])
+    assert got["webp"] is None  # decoded, then checked
+    assert got["huge"] == [20000, 20000]
+
+
 def test_bad_input_shows_a_message_and_the_next_photo_works(site, face, tmp_path):
     (tmp_path / "notes.png").write_text("not a picture")
     (tmp_path / "empty.jpg").write_bytes(b"")
+    from tests import hostile_files
+
+    bomb = tmp_path / "bomb.png"
+    hostile_files.big_png(bomb, 20000, 20000)  # 1 MB; 1.6 GB as RGBA pixels
     huge = tmp_path / "huge.jpg"
     Image.fromarray(np.full((4000, 6000, 3), 128, np.uint8)).save(huge, quality=70)
     report = drive(f"{site}index.html", f"--viewport={PHONE[0]}", "--touch",
                    f"--upload={tmp_path / 'notes.png'}", f"--upload={tmp_path / 'empty.jpg'}",
-                   f"--upload={huge}", f"--upload={face[0]}", "--camera=deny")
-    notes, empty, big, good = report["uploads"]
+                   f"--upload={bomb}", f"--upload={huge}", f"--upload={face[0]}",
+                   "--camera=deny")
+    notes, empty, refused, big, good = report["uploads"]
+    assert refused["message"] == ("error: bomb.png: 20000x20000 is 400000000 pixels, over "
+                                  "the limit of 50000000; refused before decoding")
     assert notes["message"] == "error: notes.png: not an image this browser can decode"
     assert empty["message"] == "error: empty.jpg: the file is empty"
     assert "error" in notes["result"] and "error" in empty["result"]

@@ -3,11 +3,55 @@
 // picture already S x S whose crop is the whole picture is used as it is, pixel for
 // pixel), as Float32Array [S*S*3] RGB in 0..1.
 
-export const MAX_PIXELS = 50e6; // larger pictures are refused before decoding
+// Larger pictures are refused from their header, before decoding (tfsym3d.io.images
+// MAX_PIXELS; a 1 MB PNG can declare 20000 x 20000 pixels).
+export const MAX_PIXELS = 50e6;
+
+// [width, height] as the header of a JPEG, PNG, GIF or BMP declares it, or null for
+// other formats or a header not within `bytes` (a Uint8Array of the file's start; 256 kB
+// holds every header but one behind a huge EXIF block). As tfsym3d.io.images
+// declared_pixels reads them.
+export function declaredSize(bytes) {
+  const be16 = (i) => (bytes[i] << 8) | bytes[i + 1];
+  const be32 = (i) => be16(i) * 65536 + be16(i + 2);
+  const le16 = (i) => bytes[i] | (bytes[i + 1] << 8);
+  const le32 = (i) => (le16(i) + le16(i + 2) * 65536) | 0; // signed
+  if (bytes.length >= 24 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e &&
+      bytes[3] === 0x47) return [be32(16), be32(20)];
+  if (bytes.length >= 10 && bytes[0] === 0x47 && bytes[1] === 0x49 && bytes[2] === 0x46) {
+    return [le16(6), le16(8)];
+  }
+  if (bytes.length >= 26 && bytes[0] === 0x42 && bytes[1] === 0x4d) {
+    return [Math.abs(le32(18)), Math.abs(le32(22))]; // a negative height: top-down rows
+  }
+  if (bytes.length >= 4 && bytes[0] === 0xff && bytes[1] === 0xd8) {
+    let i = 2; // JPEG: walk the segments to the frame header (SOF0..SOF15 but 4, 8, 12)
+    while (i + 9 < bytes.length) {
+      if (bytes[i] !== 0xff) return null;
+      const marker = bytes[i + 1];
+      if (marker === 0xff) { i += 1; continue; } // fill byte
+      if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
+        return [be16(i + 7), be16(i + 5)];
+      }
+      if (marker === 0xd8 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
+        i += 2; // markers without a length
+        continue;
+      }
+      i += 2 + be16(i + 2);
+    }
+  }
+  return null;
+}
 
 // Decodes an image file; throws an Error whose message is shown to the user.
 export async function decodeFile(file) {
   if (!file || file.size === 0) throw new Error(`${file ? file.name : 'file'}: the file is empty`);
+  const head = new Uint8Array(await file.slice(0, 262144).arrayBuffer());
+  const size = declaredSize(head);
+  if (size && size[0] * size[1] > MAX_PIXELS) {
+    throw new Error(`${file.name}: ${size[0]}x${size[1]} is ${size[0] * size[1]} pixels, ` +
+                    `over the limit of ${MAX_PIXELS}; refused before decoding`);
+  }
   let bitmap;
   try {
     bitmap = await createImageBitmap(file, {colorSpaceConversion: 'none',
@@ -17,7 +61,8 @@ export async function decodeFile(file) {
   }
   if (bitmap.width * bitmap.height > MAX_PIXELS) {
     bitmap.close();
-    throw new Error(`${file.name}: ${bitmap.width}x${bitmap.height} is too large`);
+    throw new Error(`${file.name}: ${bitmap.width}x${bitmap.height} is over the limit of ` +
+                    `${MAX_PIXELS} pixels`); // a format whose header was not read above
   }
   return bitmap;
 }

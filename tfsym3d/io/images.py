@@ -47,6 +47,28 @@ class InputError(ValueError):
     """An image that cannot be used (the message is the one-line reason)."""
 
 
+def _open(path):
+    """PIL's Image.open under this module's pixel limit instead of PIL's: PIL's warning
+    over 89e6 pixels is silenced, its refusal over twice that is said as ours, and its
+    limit is raised to ours where TFSYM3D_MAX_PIXELS is larger."""
+    import re
+    import warnings
+
+    from PIL import Image
+
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # TFSYM3D_MAX_PIXELS raised above PIL's
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except Image.DecompressionBombError as err:
+            found = re.search(r"\((\d+) pixels\)", str(err))
+            pixels = f"{int(found.group(1)):,} pixels" if found else "its size"
+            raise InputError(f"{pixels}, over the limit of {MAX_PIXELS:,} "
+                             "(TFSYM3D_MAX_PIXELS)") from err
+
+
 def read(path):
     """Reads an image file (a path or a file object): float32 [H, W, 3] in [0, 1].
 
@@ -57,7 +79,7 @@ def read(path):
             and os.path.getsize(path) == 0:
         raise InputError("empty file")
     try:
-        with Image.open(path) as im:
+        with _open(path) as im:
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise InputError(f"{w}x{h} is {w * h:,} pixels, over the limit of "
