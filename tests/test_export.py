@@ -216,7 +216,7 @@ def test_errors_leave_nothing_half_written(model_run, tmp_path, capsys, monkeypa
     assert not out.exists() or not os.listdir(out)
 
     # A conversion failing half-way: nothing is moved into place (not even the formats
-    # finished before it), and the staging folder is gone.
+    # finished before it), the staging folder is gone, and --out, which it created, too.
     def broken(*args, **kwargs):
         raise ValueError("conversion failed")
 
@@ -224,4 +224,8 @@ def test_errors_leave_nothing_half_written(model_run, tmp_path, capsys, monkeypa
     assert run(["tfsym3d", "export", f"--checkpoint={model_run}", f"--out={out}",
                 "--formats=tflite,onnx"]) == 1
     assert "conversion failed" in capsys.readouterr().err
+    assert not out.exists()
+    out.mkdir()  # a folder that was there stays
+    assert run(["tfsym3d", "export", f"--checkpoint={model_run}", f"--out={out}",
+                "--formats=tflite,onnx"]) == 1
     assert os.listdir(out) == []
