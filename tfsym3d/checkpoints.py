@@ -88,18 +88,25 @@ def _one_line(err):
     return text[0][:200] if text else type(err).__name__
 
 
-def _check_shapes(ckpt, shapes, prefix):
-    """CheckpointMismatch naming the first weight of ckpt (make_checkpoint) whose shape in
-    the checkpoint (`shapes`: the reader's name -> shape map) is not the model's."""
+def _restore_prefix(ckpt, prefix, shapes, partial, config="the config"):
+    """Restores ckpt (make_checkpoint) from prefix, whose reader's name -> shape map is
+    `shapes`. CheckpointMismatch, naming `config`, when its weights do not fit: the first
+    weight whose shape differs (its network and both shapes), checked before restoring."""
     for key, weight in ckpt.weights.items():
         # tf.train names a dict entry by its key with '.' written '..' and '/' '.S'
         name = f"weights/{key.replace('.', '..').replace('/', '.S')}/.ATTRIBUTES/VARIABLE_VALUE"
         stored = shapes.get(name)
         if stored is not None and tuple(stored) != tuple(weight.shape):
             raise CheckpointMismatch(
-                f"{prefix}: its weights do not fit the model of the config: {key} (network "
+                f"{prefix}: its weights do not fit the model of {config}: {key} (network "
                 f"{key.split('/')[0]}) is {tuple(stored)} in the checkpoint, "
                 f"{tuple(weight.shape)} in the model (was config.yaml edited?)")
+    try:
+        status = ckpt.restore(prefix)
+        status.expect_partial() if partial else status.assert_existing_objects_matched()
+    except (ValueError, AssertionError) as err:
+        raise CheckpointMismatch(f"{prefix}: its weights do not fit the model of {config} "
+                                 f"({_one_line(err)})") from err
 
 
 def restore(ckpt, directory, partial=True, log=None):
@@ -123,14 +130,7 @@ def restore(ckpt, directory, partial=True, log=None):
             print(f"tfsym3d: skipping the damaged checkpoint {prefix}: {_one_line(err)}",
                   file=log, flush=True)
             continue
-        _check_shapes(ckpt, shapes, prefix)
-        try:
-            status = ckpt.restore(prefix)
-            status.expect_partial() if partial else status.assert_existing_objects_matched()
-        except (ValueError, AssertionError) as err:
-            raise CheckpointMismatch(
-                f"{prefix}: its weights do not fit the model of the config "
-                f"({_one_line(err)})") from err
+        _restore_prefix(ckpt, prefix, shapes, partial)
         if prefix != candidates[0]:
             print(f"tfsym3d: using the older checkpoint {prefix}", file=log, flush=True)
         return prefix
@@ -213,12 +213,12 @@ def load_model(path, **overrides):
         restore(ckpt, checkpoint_dir(path))
         return model
     try:
-        ckpt.restore(prefix).expect_partial()
-    except (tf.errors.OpError, IndexError, RuntimeError) as err:
+        shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+        _restore_prefix(ckpt, prefix, shapes, partial=True, config=cfg_file)
+    except CheckpointMismatch:
+        raise
+    except (tf.errors.OpError, ValueError, IndexError, RuntimeError) as err:
         raise ValueError(f"{prefix}: cannot read this checkpoint ({_one_line(err)})") from err
-    except (ValueError, AssertionError) as err:
-        raise CheckpointMismatch(f"{prefix}: its weights do not fit the model of "
-                                 f"{cfg_file} ({_one_line(err)})") from err
     return model
 
 

@@ -122,11 +122,13 @@ def run(argv=None):
 
 def no_space(err):
     """Whether an exception (an OSError, or TensorFlow's ResourceExhaustedError from a
-    write) says the disk is full."""
+    write) says the disk is full; a short write (numpy's 'N requested and M written')
+    counts."""
     import errno
 
     return (isinstance(err, OSError) and err.errno == errno.ENOSPC) \
-        or "No space left on device" in str(err)
+        or "No space left on device" in str(err) \
+        or (isinstance(err, OSError) and "requested and" in str(err))
 
 
 def one_line(err, limit=300):

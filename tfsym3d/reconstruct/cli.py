@@ -50,6 +50,7 @@ import sys
 import numpy as np
 from absl import flags
 
+from tfsym3d.cli import no_space
 from tfsym3d.reconstruct.inference import Reconstructor
 from tfsym3d.reconstruct.inputs import (
     FaceDetector,
@@ -124,10 +125,18 @@ def run(model, inputs, out, detector=None, crop="config", texture="albedo", batc
     log = log or sys.stderr
     if os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"{out}: is a file, not a folder to write into")
-    files, missing = collect_inputs(inputs)
-    failed = [(p, "no such file or folder") for p in missing]
-    for path, reason in failed:
+    failed = []
+
+    def fail(path, reason):
+        failed.append((path, reason))
         print(f"tfsym3d reconstruct: {path}: {reason}", file=log, flush=True)
+
+    def cannot_write(path, err):
+        fail(path, "cannot write: " + ("no space left on device" if no_space(err) else str(err)))
+
+    files, missing = collect_inputs(inputs)
+    for path in missing:
+        fail(path, "no such file or folder")
     os.makedirs(out, exist_ok=True)
     names = dict(zip(files, unique_names(files), strict=True))
     cfg, s = model.cfg, model.cfg.image_size
@@ -156,8 +165,7 @@ def run(model, inputs, out, detector=None, crop="config", texture="albedo", batc
                 batch.append(prepare(path, s, detector, crop_spec))
                 batch_names.append(names[path])
             except InputError as err:
-                failed.append((path, str(err)))
-                print(f"tfsym3d reconstruct: {path}: {err}", file=log, flush=True)
+                fail(path, str(err))
                 continue
             if len(batch) == batch_size:
                 flush()
@@ -167,34 +175,21 @@ def run(model, inputs, out, detector=None, crop="config", texture="albedo", batc
                 future.result()
                 done.append(name)
             except OSError as err:
-                failed.append((os.path.join(out, name), f"cannot write: {_reason(err)}"))
-                print(f"tfsym3d reconstruct: {os.path.join(out, name)}: cannot write: "
-                      f"{_reason(err)}", file=log, flush=True)
+                cannot_write(os.path.join(out, name), err)
     images_failed = len(failed)
-    sheet = np.concatenate([r for _, r in rows]) if rows else None
-    for filename, write in (  # each keeps the previous file until the new one is whole
-            ("contact_sheet.png", sheet is not None and (
-                lambda: replace_file(os.path.join(out, "contact_sheet.png"),
-                                     lambda path: save_png(path, sheet)))),
-            ("index.html", lambda: write_index(out, done, mesh=mesh, gifs=gifs))):
-        if not write:
-            continue
+    # Each keeps the previous file until the new one is whole; one failing (a full disk)
+    # does not stop the other.
+    if rows:
+        sheet = np.concatenate([r for _, r in rows])
         try:
-            write()
+            replace_file(os.path.join(out, "contact_sheet.png"),
+                         lambda path: save_png(path, sheet))
         except OSError as err:
-            failed.append((os.path.join(out, filename), f"cannot write: {_reason(err)}"))
-            print(f"tfsym3d reconstruct: {os.path.join(out, filename)}: cannot write: "
-                  f"{_reason(err)}", file=log, flush=True)
+            cannot_write(os.path.join(out, "contact_sheet.png"), err)
+    try:
+        write_index(out, done, mesh=mesh, gifs=gifs)
+    except OSError as err:
+        cannot_write(os.path.join(out, "index.html"), err)
     print(f"tfsym3d reconstruct: {len(done)} reconstructed into {out}, {images_failed} "
           "failed", file=log if failed else sys.stdout, flush=True)
     return {"done": done, "failed": failed, "out": out}
-
-
-def _reason(err):
-    """An OSError's reason; a short write (numpy's 'N requested and M written') is a full
-    disk too."""
-    from tfsym3d.cli import no_space
-
-    if no_space(err) or "requested and" in str(err):
-        return "no space left on device"
-    return str(err)
