@@ -22,6 +22,7 @@ cropped by tfsym3d.io.images (parts of a box outside the photo replicate the bor
 the authors' CelebA crops).
 """
 
+import math
 import os
 import sys
 
@@ -29,6 +30,9 @@ import numpy as np
 from PIL import Image
 
 SPLIT_NAMES = {0: "train", 1: "val", 2: "test"}
+# The side of the written crops (pixels): the networks take 64 or 128; beyond 1024 a crop
+# of a large photo costs gigabytes for nothing.
+MIN_SIZE, MAX_SIZE = 16, 1024
 
 
 def square_box(points, scale=1.0):
@@ -48,6 +52,27 @@ def save_crop(crop, out_path, size):
 
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
     Image.fromarray(to_uint8(resize(crop, size).numpy())).save(out_path)
+
+
+def crop_stem(rel, where, count, written):
+    """The stem of a photo's crops: its path in the folder with separators as "__", the
+    extension added (then _2, _3...) where a crop of that name is already in `written`
+    (split/name.png: photo.jpg and photo.png both in one split)."""
+    stem, ext = os.path.splitext(rel)
+    stem = stem.replace(os.sep, "__")
+
+    def free(name):
+        files = [f"{name}.png"] if count == 1 else [f"{name}_{k + 1}.png" for k in range(count)]
+        return not any(f"{where}/{f}" in written for f in files)
+
+    if free(stem):
+        return stem
+    name, n = f"{stem}_{ext.lstrip('.').lower() or 'photo'}", 1
+    base = name
+    while not free(name):
+        n += 1
+        name = f"{base}_{n}"
+    return name
 
 
 class Failures:
@@ -125,10 +150,13 @@ def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0
     log = log or sys.stderr
 
     split = tuple(float(v) for v in split)
-    if len(split) != 3 or min(split) < 0 or abs(sum(split) - 1.0) > 1e-6:
+    if len(split) != 3 or not all(math.isfinite(v) and v >= 0 for v in split) \
+            or abs(sum(split) - 1.0) > 1e-6:
         raise ValueError(f"--split must be three fractions adding up to 1; got {split}")
     if detect not in ("face", "cat", "none"):
         raise ValueError(f"--detect must be face, cat or none; got {detect!r}")
+    if not (isinstance(size, int) and MIN_SIZE <= size <= MAX_SIZE):
+        raise ValueError(f"--size must be {MIN_SIZE} to {MAX_SIZE} pixels; got {size}")
     if not os.path.isdir(images_dir):
         raise ValueError(f"{images_dir}: no such folder")
     settings = {"detect": detect, "size": int(size), "split": list(split), "seed": seed}
@@ -142,11 +170,16 @@ def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0
                              "same settings to add photos, or another --out")
     detector = FaceDetector(detect) if detect != "none" else None
     photos = record["photos"]
+    written = {c for p in photos.values() for c in p["crops"]}
     seen = {p["hash"]: rel for rel, p in photos.items()}
-    files, _ = collect_inputs([images_dir])
+    # Its own crops are never taken back as photos when --out lies inside the folder.
+    files, problems = collect_inputs([images_dir], exclude=out)
     fail = Failures("tfsym3d prepare")
     added = dict.fromkeys(SPLIT_NAMES.values(), 0)
     counts = {"photos": 0, "duplicates": 0, "no_detection": 0, "unreadable": 0}
+    for path, reason in problems:
+        fail(path, reason)
+        counts["unreadable"] += 1
     for path in files:
         rel = os.path.relpath(path, images_dir)
         if rel in photos:
@@ -167,11 +200,15 @@ def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0
             fail(path, f"no {detect} found")
             counts["no_detection"] += 1
             continue
-        name = os.path.splitext(rel)[0].replace(os.sep, "__")
         where = split_of(digest, seed, split)
+        name = crop_stem(rel, where, len(boxes), written)
+        if name != os.path.splitext(rel)[0].replace(os.sep, "__"):
+            print(f"tfsym3d prepare: {path}: its crops are named {name}* (another photo's "
+                  "crops have its name)", file=log, flush=True)
         crops = []
         for k, box in enumerate(boxes):
             crop_name = f"{name}.png" if len(boxes) == 1 else f"{name}_{k + 1}.png"
+            written.add(f"{where}/{crop_name}")
             save_crop(image_io.crop(image, box), os.path.join(out, where, crop_name), size)
             crops.append(f"{where}/{crop_name}")
         photos[rel] = {"hash": digest, "split": where, "crops": crops}

@@ -29,6 +29,7 @@ from tfsym3d.export.writer import (  # noqa: F401
     PARITY_IMAGES,
     QUANTIZE,
     calibration_images,
+    check_name,
     default_calibration,
     export_model,
     load_for_export,

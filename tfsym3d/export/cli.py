@@ -43,6 +43,7 @@ def main(fv, args):
         print("tfsym3d export: --checkpoint and --out are required", file=sys.stderr)
         return 2
     try:
+        export.check_name(fv.name)  # before the slow loading
         formats = export.parse_list(fv.formats, export.FORMATS, "format")
         quantize = export.parse_list(fv.quantize, tuple(export.QUANTIZE), "quantisation")
         if any(q not in ("none", "fp32") for q in quantize) and "tflite" not in formats:

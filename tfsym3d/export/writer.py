@@ -122,12 +122,15 @@ def export_model(model, out, formats=tuple(FORMATS), quantize=("none",), name="t
     jobs = [(fmt, kind) for fmt in (FORMATS[f] for f in formats)
             for kind in ([k for k in kinds if k in fmt.variants] if len(fmt.variants) > 1
                          else fmt.variants[:1])]
+    check_name(name)
     for fmt, kind in jobs:  # before anything is written: nothing half-done on a clash
         for rel in (fmt.path(name, kind), fmt.card(name, kind)):
             _check_destination(out, rel)
+        _check_own(out, fmt.path(name, kind), fmt.card(name, kind))
     created = not os.path.exists(out)
     os.makedirs(out, exist_ok=True)
-    partial = tempfile.mkdtemp(prefix=".partial-", dir=out)
+    _clear_stale_partials(out, log)
+    partial = tempfile.mkdtemp(prefix=f"{PARTIAL}{os.getpid()}-", dir=out)
     written, cards = {}, []
     try:
         for fmt, kind in jobs:
@@ -153,6 +156,58 @@ def export_model(model, out, formats=tuple(FORMATS), quantize=("none",), name="t
         raise
     shutil.rmtree(partial, ignore_errors=True)
     return written
+
+
+# The staging folders: PARTIAL + the writing process's id + a random part.
+PARTIAL = ".partial-"
+
+
+def check_name(name):
+    """ValueError unless name is one plain path component (the model's folder and file
+    names under --out): not empty, no separator, not . or .., no NUL."""
+    if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name
+            or os.sep in name or (os.altsep and os.altsep in name) or "\0" in name):
+        raise ValueError(f"--name {name!r} must be a plain name (no '/', not '.' or "
+                         "'..'): the export writes only inside --out")
+
+
+def _check_own(out, rel, card_rel):
+    """ValueError naming the path when something is at out/rel that an earlier export
+    did not write (no model card beside it naming it): the export replaces only its own."""
+    path = os.path.join(out, rel)
+    if not os.path.lexists(path):
+        return
+    try:
+        with open(os.path.join(out, card_rel)) as f:
+            ours = json.load(f).get("file") == os.path.normpath(rel)
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours or os.path.islink(path):
+        raise ValueError(f"{path}: already there and not written by tfsym3d export (no "
+                         "model card names it); left alone: move it or choose another "
+                         "--out or --name")
+
+
+def _clear_stale_partials(out, log):
+    """Removes the staging folders of exports into out whose process is gone (killed)."""
+    for entry in os.listdir(out):
+        if not entry.startswith(PARTIAL):
+            continue
+        pid = entry[len(PARTIAL):].split("-", 1)[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        shutil.rmtree(os.path.join(out, entry), ignore_errors=True)
+        log(f"removed {os.path.join(out, entry)} (left by an export that did not finish)")
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _check_destination(out, rel):

@@ -60,8 +60,10 @@ from tfsym3d.reconstruct.inputs import (
     unique_names,
 )
 from tfsym3d.reconstruct.outputs import (
+    TOP_FILES,
     replace_file,
     save_png,
+    taken,
     write_image_outputs,
     write_index,
 )
@@ -134,11 +136,22 @@ def run(model, inputs, out, detector=None, crop="config", texture="albedo", batc
     def cannot_write(path, err):
         fail(path, "cannot write: " + ("no space left on device" if no_space(err) else str(err)))
 
-    files, missing = collect_inputs(inputs)
-    for path in missing:
-        fail(path, "no such file or folder")
+    files, problems = collect_inputs(inputs, exclude=out)
+    for path, reason in problems:
+        if reason.startswith("given more than once"):
+            print(f"tfsym3d reconstruct: {path}: {reason}", file=log, flush=True)
+        else:
+            fail(path, reason)
     os.makedirs(out, exist_ok=True)
-    names = dict(zip(files, unique_names(files), strict=True))
+    names = dict(zip(files, unique_names(files, TOP_FILES, lambda n: taken(out, n)),
+                     strict=True))
+    for path, name in names.items():
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if name != stem:
+            why = (f"{os.path.join(out, stem)} is not reconstruct's own, left alone"
+                   if stem and taken(out, stem) else "its name is taken")
+            print(f"tfsym3d reconstruct: {path}: written to {os.path.join(out, name)} "
+                  f"({why})", file=log, flush=True)
     cfg, s = model.cfg, model.cfg.image_size
     crop_spec = cfg.crop if crop == "config" else None
     engine = engine or Reconstructor(model)

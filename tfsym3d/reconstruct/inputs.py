@@ -4,6 +4,7 @@ cascade framed like the CelebA crops). Reading, cropping and resizing are
 tfsym3d.io.images', as for every other command."""
 
 import os
+import stat
 
 import numpy as np
 
@@ -17,33 +18,67 @@ __all__ = ["FACE_SCALE", "FACE_SHIFT", "FaceDetector", "InputError", "collect_in
            "face_box", "prepare", "unique_names"]
 
 
-def collect_inputs(paths):
-    """Files named directly, and image files under folders (recursive, sorted).
+def collect_inputs(paths, exclude=None):
+    """Files named directly, and image files under folders (recursive, sorted), each
+    once (the same file given twice, or through a link, counts once).
 
-    Returns (files, missing): missing lists the paths that do not exist."""
-    files, missing = [], []
+    Only regular files are taken: a FIFO, device or socket is named and skipped, never
+    opened. exclude: a folder whose contents are never taken (the command's own --out,
+    when it lies inside an input folder).
+
+    Returns (files, problems): problems lists (path, reason) for what was not taken and
+    should be said: missing paths, files that are not regular, folders that cannot be
+    read, files given twice.
+    """
+    files, problems, seen = [], [], set()
+    skip = os.path.realpath(exclude) if exclude else None
+
+    def take(path):
+        try:
+            st = os.stat(path)
+        except OSError as err:
+            problems.append((path, f"cannot read: {err.strerror}"))
+            return
+        if not stat.S_ISREG(st.st_mode):
+            problems.append((path, "not a regular file (a FIFO, device or socket): skipped"))
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            problems.append((path, "given more than once: reconstructed once"))
+            return
+        seen.add(key)
+        files.append(path)
+
+    def unreadable(err):
+        problems.append((err.filename, f"cannot read this folder: {err.strerror}"))
+
     for path in paths:
         if os.path.isdir(path):
-            found = []
-            for root, dirs, names in os.walk(path):
-                dirs.sort()
-                found += [os.path.join(root, n) for n in sorted(names)
-                          if n.lower().endswith(IMAGE_EXTENSIONS)]
-            files += found
-        elif os.path.exists(path):
-            files.append(path)
+            if skip and os.path.realpath(path) == skip:
+                continue
+            for root, dirs, names in os.walk(path, onerror=unreadable):
+                dirs[:] = sorted(d for d in dirs if not (
+                    skip and os.path.realpath(os.path.join(root, d)) == skip))
+                for n in sorted(names):
+                    if n.lower().endswith(IMAGE_EXTENSIONS):
+                        take(os.path.join(root, n))
+        elif os.path.lexists(path):
+            take(path)
         else:
-            missing.append(path)
-    return files, missing
+            problems.append((path, "no such file or folder"))
+    return files, problems
 
 
-def unique_names(files):
-    """Output folder names: the files' stems, with _2, _3... added where a name is taken."""
-    used, names = set(), []
+def unique_names(files, reserved=(), taken=None):
+    """Output folder names: the files' stems (without leading dots; "image" when
+    nothing is left), with _2, _3... added where a name is taken by an earlier file, is
+    one of `reserved` (the command's own files), or taken(name) is true (a folder there
+    that is not the command's own)."""
+    used, names = set(reserved), []
     for path in files:
-        stem = os.path.splitext(os.path.basename(path))[0] or "image"
+        stem = os.path.splitext(os.path.basename(path))[0].lstrip(".") or "image"
         name, n = stem, 1
-        while name in used:
+        while name in used or (taken is not None and taken(name)):
             n += 1
             name = f"{stem}_{n}"
         used.add(name)

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 
 import numpy as np
 
@@ -15,6 +16,20 @@ from tfsym3d.reconstruct.mesh import write_mesh
 from tfsym3d.reconstruct.pictures import conf_images, depth_image, normal_image
 
 GIF_SCALE = 2
+# Written into every image folder: a folder holding it is reconstruct's own, which a
+# later run may replace; any other folder is left alone.
+MARKER = ".tfsym3d-reconstruct"
+# The files reconstruct writes into out/ itself (no image folder may take these names).
+TOP_FILES = ("index.html", "contact_sheet.png", "glb_viewer.js")
+# The files of an image folder (a folder from before the marker is reconstruct's own
+# when it holds params.json and nothing but these).
+IMAGE_FILES = frozenset((
+    "input.png", "canon_depth.png", "recon_depth.png", "canon_depth16.png",
+    "recon_depth16.png", "canon_depth.npy", "recon_depth.npy", "canon_normal.png",
+    "recon_normal.png", "albedo.png", "shading.png", "canon_image.png", "recon_image.png",
+    "conf_l1.png", "conf_l1_flip.png", "symmetry.png", "params.json", "mesh.obj",
+    "mesh.mtl", "texture.png", "mesh.glb", "mesh.glb.js", "rotate.gif", "relight.gif",
+    MARKER))
 
 
 def save_png(path, image):
@@ -64,19 +79,42 @@ def replace_file(path, write):
             os.remove(partial)
 
 
+def own_folder(folder):
+    """True where folder is an image folder reconstruct wrote: nothing in it but
+    IMAGE_FILES, with its MARKER (or, from before the marker, params.json). The only
+    kind a run replaces: a file the user put there makes the folder the user's."""
+    try:
+        entries = set(os.listdir(folder))
+    except OSError:
+        return False
+    return entries <= IMAGE_FILES and bool(entries & {MARKER, "params.json"})
+
+
+def taken(out, name):
+    """True where out/name exists and is not reconstruct's own image folder."""
+    path = os.path.join(out, name)
+    return os.path.lexists(path) and not (os.path.isdir(path) and not os.path.islink(path)
+                                          and own_folder(path))
+
+
 def write_image_outputs(folder, maps, i, cfg, renderer, texture="albedo", mesh=True,
                         gifs=True):
     """Writes every file of image i of a Reconstructor's maps into folder: into a hidden
     sibling folder first, moved into place once all are written (a write that fails
-    leaves the previous folder, or none, and raises the OSError)."""
+    leaves the previous folder, or none, and raises the OSError). A folder already
+    there is replaced only when it is reconstruct's own (own_folder); otherwise
+    FileExistsError, and nothing of it is touched."""
     folder = os.path.normpath(folder)
     name = os.path.basename(folder)
-    partial = os.path.join(os.path.dirname(folder), f".{name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    os.makedirs(partial)
+    partial = tempfile.mkdtemp(prefix=f".{name}.partial-", dir=os.path.dirname(folder))
     try:
         _write_files(partial, name, maps, i, cfg, renderer, texture, mesh, gifs)
-        if os.path.isdir(folder):
+        with open(os.path.join(partial, MARKER), "w") as f:
+            f.write("written by tfsym3d reconstruct; a later run may replace this folder\n")
+        if os.path.lexists(folder):
+            if taken(os.path.dirname(folder), name):
+                raise FileExistsError(f"{folder}: not written by tfsym3d reconstruct; "
+                                      "left alone")
             shutil.rmtree(folder)
         os.replace(partial, folder)
     finally:

@@ -1,0 +1,204 @@
+"""Nothing of the user's is lost (issue 49): outputs land only inside --out, a command
+replaces only what it wrote itself, colliding names get distinct ones, and inputs that
+are not regular files or are the command's own outputs are never read."""
+
+import json
+import os
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.test_evaluate import run
+
+
+def _photo(path, seed=0, size=(48, 40)):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), np.uint8)).save(path)
+
+
+def _tree(root):
+    """{relative path: bytes} of every file under root."""
+    return {os.path.relpath(os.path.join(r, f), root): open(os.path.join(r, f), "rb").read()
+            for r, _, fs in os.walk(root) for f in fs}
+
+
+# --- export --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["../../victim", "../victim", "/abs/victim", "a/b", "..",
+                                  "."])
+def test_export_refuses_a_name_that_leaves_out(model_run, tmp_path, capsys, name):
+    victim = tmp_path / "victim" / "1"
+    victim.mkdir(parents=True)
+    (victim / "thesis.tex").write_text("years of work")
+    out = tmp_path / "a" / "b" / "out"
+    status = run(["tfsym3d", "export", f"--checkpoint={model_run}", f"--out={out}",
+                  "--formats=tflite", f"--name={name}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status != 0 and len(err) == 1 and "--name" in err[0], err
+    assert (victim / "thesis.tex").read_text() == "years of work"
+    assert not out.exists()
+
+
+def test_export_leaves_a_folder_it_did_not_write(model_run, tmp_path, capsys):
+    out = tmp_path / "out"
+    mine = out / "saved_model" / "tfsym3d" / "1"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("the user's")
+    before = _tree(out)
+    status = run(["tfsym3d", "export", f"--checkpoint={model_run}", f"--out={out}",
+                  "--formats=saved_model"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status != 0 and len(err) == 1 and "not written by tfsym3d export" in err[0]
+    assert str(mine) in err[0]
+    assert _tree(out) == before and sorted(os.listdir(out)) == ["saved_model"]
+
+
+def test_a_killed_exports_staging_folder_is_cleared_by_the_next(tmp_path):
+    from tfsym3d.export import writer
+
+    dead = tmp_path / f"{writer.PARTIAL}999999999-abc"   # no such process
+    live = tmp_path / f"{writer.PARTIAL}{os.getpid()}-def"  # an export still running
+    other = tmp_path / ".partial"  # not a staging folder's name
+    for d in (dead, live, other):
+        (d / "tflite").mkdir(parents=True)
+    said = []
+    writer._clear_stale_partials(str(tmp_path), said.append)
+    assert not dead.exists() and live.exists() and other.exists()
+    assert len(said) == 1 and str(dead) in said[0]
+
+
+# --- reconstruct ---------------------------------------------------------------------
+
+def _reconstruct(model_run, out, *inputs):
+    return run(["tfsym3d", "reconstruct", f"--checkpoint={model_run}", f"--out={out}",
+                "--gifs=false", "--mesh=false", *map(str, inputs)])
+
+
+def test_reconstruct_leaves_a_folder_of_the_users_and_names_the_clash(model_run, tmp_path,
+                                                                     capsys):
+    out = tmp_path / "out"
+    (out / "holiday").mkdir(parents=True)
+    (out / "holiday" / "diary.txt").write_text("the user's")
+    _photo(tmp_path / "holiday.png")
+    assert _reconstruct(model_run, out, tmp_path / "holiday.png") == 0
+    err = capsys.readouterr().err
+    assert os.listdir(out / "holiday") == ["diary.txt"]
+    assert (out / "holiday" / "diary.txt").read_text() == "the user's"
+    assert "holiday_2" in err and "left alone" in err
+    assert (out / "holiday_2" / "params.json").is_file()
+    # Again: the same name (its own folder is replaced), no third one.
+    assert _reconstruct(model_run, out, tmp_path / "holiday.png") == 0
+    assert sorted(d for d in os.listdir(out) if d.startswith("holiday")) == [
+        "holiday", "holiday_2"]
+    assert os.listdir(out / "holiday") == ["diary.txt"]
+    # A folder of its own that the user added a file to is not its own any more.
+    (out / "holiday_2" / "mine.txt").write_text("added")
+    assert _reconstruct(model_run, out, tmp_path / "holiday.png") == 0
+    assert (out / "holiday_2" / "mine.txt").read_text() == "added"
+    assert (out / "holiday_3" / "params.json").is_file()
+
+
+def test_reconstruct_names_duplicates_and_its_own_file_names_apart(model_run, tmp_path,
+                                                                  capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k, name in enumerate(("face.png", "index.html.png", "contact_sheet.png.png",
+                              ".hidden.png")):
+        _photo(photos / name, seed=k)
+    out = tmp_path / "out"
+    face = photos / "face.png"
+    assert _reconstruct(model_run, out, face, face, photos / "index.html.png",
+                        photos / "contact_sheet.png.png", photos / ".hidden.png") == 0
+    err = capsys.readouterr().err
+    assert "given more than once" in err
+    names = sorted(os.listdir(out))
+    assert names == ["contact_sheet.png", "contact_sheet.png_2", "face", "glb_viewer.js",
+                     "hidden", "index.html", "index.html_2"], names
+    assert os.path.isfile(out / "index.html") and os.path.isfile(out / "contact_sheet.png")
+    assert not [n for n in names if "partial" in n]
+
+
+def test_reconstruct_skips_a_fifo_and_never_reads_its_own_outputs(model_run, tmp_path,
+                                                                 capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "a.png")
+    os.mkfifo(photos / "cam.png")
+    out = photos / "reconstructed"  # --out inside the folder of photos
+    done = []
+    worker = threading.Thread(target=lambda: done.append(_reconstruct(model_run, out,
+                                                                      photos)))
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "reconstruct hung on a FIFO"
+    err = capsys.readouterr().err
+    assert done == [1] and "cam.png: not a regular file" in err
+    assert _reconstruct(model_run, out, photos) == 1  # the FIFO again; nothing else new
+    assert sorted(d for d in os.listdir(out) if os.path.isdir(out / d)) == ["a"]
+
+
+# --- prepare -------------------------------------------------------------------------
+
+def test_prepare_keeps_every_crop_and_never_takes_its_own_back(tmp_path, capsys):
+    from tfsym3d.data.prepare import prepare_folder
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "photo.jpg", seed=1)
+    _photo(photos / "photo.png", seed=2)
+    for k in range(4):
+        _photo(photos / f"p{k}.png", seed=10 + k)
+    out = photos / "data"  # --out inside --images
+    split = (1.0, 0.0, 0.0)  # all in train: the two photos' crops would clash there
+    first = prepare_folder(str(photos), str(out), "none", 32, split)
+    crops = [c for p in first["photos"].values() for c in p["crops"]]
+    assert len(crops) == 6 == len(set(crops))
+    assert all((out / c).is_file() for c in crops)
+    assert "its crops are named" in capsys.readouterr().err
+    second = prepare_folder(str(photos), str(out), "none", 32, split)
+    assert second["last_run"]["photos"] == 0 and len(second["photos"]) == 6
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--size=0"], "--size"), (["--size=-1"], "--size"), (["--size=8000"], "--size"),
+    (["--split=nan,nan,nan"], "--split")])
+def test_prepare_refuses_bad_numbers_before_writing(tmp_path, capsys, args, says):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "a.png")
+    out = tmp_path / "data"
+    status = run(["tfsym3d", "prepare", f"--images={photos}", f"--out={out}",
+                  "--detect=none", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status != 0 and len(err) == 1 and says in err[0], err
+    assert not out.exists()
+
+
+def test_prepare_names_a_folder_it_cannot_read(tmp_path, capsys):
+    from tfsym3d.data.prepare import prepare_folder
+
+    if os.geteuid() == 0:
+        pytest.skip("root reads every folder")
+    photos = tmp_path / "photos"
+    (photos / "locked").mkdir(parents=True)
+    _photo(photos / "a.png")
+    os.chmod(photos / "locked", 0)
+    try:
+        record = prepare_folder(str(photos), str(tmp_path / "data"), "none", 32)
+    finally:
+        os.chmod(photos / "locked", 0o755)
+    assert record["last_run"]["unreadable"] == 1
+    assert "locked: cannot read this folder" in capsys.readouterr().err
+
+
+def test_the_written_records_are_json(tmp_path):
+    # prepare.json stays a readable record after the naming changes.
+    from tfsym3d.data.prepare import prepare_folder
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "a.png")
+    prepare_folder(str(photos), str(tmp_path / "data"), "none", 32)
+    assert json.loads((tmp_path / "data" / "prepare.json").read_text())["crops"]
