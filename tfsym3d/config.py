@@ -106,6 +106,22 @@ class Config:
     flip_depth: bool = _opt(True, "Ablation switch: flip the canonical depth (symmetry).")
     flip_albedo: bool = _opt(True, "Ablation switch: flip the canonical albedo (symmetry).")
     use_lighting: bool = _opt(True, "Ablation switch: shade with the predicted light.")
+    # --- the view's own signals (issue 48, tfsym3d/views.py; not the authors') ---
+    lam_view_flip: float = _opt(0.0, "Weight of flip equivariance: the view of the mirrored "
+                                "input must be the mirror of the input's (yaw, roll, x "
+                                "negated); the input's side held constant.")
+    lam_view_cycle: float = _opt(0.0, "Weight of render-and-predict-back: the canonical "
+                                 "surface (held constant) rendered from a sampled view on "
+                                 "an input-like background; netV must predict that view.")
+    view_cycle_start: int = _opt(0, "Training steps before lam_view_cycle applies.")
+    view_cycle_fraction: float = _opt(0.5, "Fraction of the batch rendered from sampled "
+                                      "views for lam_view_cycle (in (0, 1]).")
+    view_cycle_range: typing.Any = _opt(None, "[pitch, yaw, roll] degrees (+-) the sampled "
+                                        "views span; None: xyz_rotation_range for each.")
+    view_hypotheses: int = _opt(1, "K yaw bins, each with a view and a score predicting "
+                                "its reconstruction loss (1: the authors' single view).")
+    view_hypotheses_explore: int = _opt(1000, "Steps of random hypotheses; over as many "
+                                        "again the chance of taking the best rises to 1.")
     vgg16_weights: str = _opt("~/.keras/models/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
                               "Keras VGG16 ImageNet weights (no top) for the perceptual loss.")
     vgg16_preprocess: str = _opt("caffe", "Input normalisation the VGG16 weights expect: caffe "
@@ -174,6 +190,18 @@ class Config:
             raise ValueError(f"depth_sm_order must be 1 or 2; got {self.depth_sm_order}")
         if self.image_size not in (64, 128):
             raise ValueError(f"image_size must be 64 or 128; got {self.image_size}")
+        if not 0.0 < self.view_cycle_fraction <= 1.0:
+            raise ValueError("view_cycle_fraction must be in (0, 1]; got "
+                             f"{self.view_cycle_fraction}")
+        r = self.view_cycle_range
+        if r is not None and not (
+                isinstance(r, list | tuple) and len(r) == 3
+                and all(isinstance(v, int | float) and not isinstance(v, bool)
+                        and 0 <= v < 180 for v in r)):
+            raise ValueError("view_cycle_range must be None or [pitch, yaw, roll] degrees "
+                             f"in [0, 180); got {r!r}")
+        if self.view_hypotheses > 36:
+            raise ValueError(f"view_hypotheses must be 1 to 36; got {self.view_hypotheses}")
         if self.crop is not None and not (isinstance(self.crop, int) or (
                 isinstance(self.crop, list | tuple) and len(self.crop) == 4)):
             raise ValueError(f"crop must be None, an int or [x0, y0, w, h]; got {self.crop!r}")
@@ -217,9 +245,10 @@ RANGES = {
     **{k: (1, None, True) for k in (
         "batch_size", "num_epochs", "steps_per_epoch", "val_steps", "keep_num_checkpoint",
         "log_freq", "shuffle_buffer", "nf_depth", "zdim_depth", "nf_light", "nf_conf",
-        "zdim_conf")},
+        "zdim_conf", "view_hypotheses")},
     **{k: (0, None, True) for k in (
         "lam_perc", "lam_flip", "lam_flip_start_epoch", "lam_depth_sm", "weight_decay",
+        "lam_view_flip", "lam_view_cycle", "view_cycle_start", "view_hypotheses_explore",
         "xy_translation_range", "z_translation_range", "min_amb_light", "min_diff_light")},
     "xyz_rotation_range": (0, 180, True),
     "lr": (0, None, False),

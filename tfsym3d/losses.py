@@ -50,6 +50,15 @@ def masked_mean(loss, mask=None, normaliser=None):
     return total / tf.maximum(count, EPS)
 
 
+def per_image_l1(im1, im2, mask):
+    """Each image's mean |im1 - im2| over its masked pixels and channels: [B,H,W,C] twice
+    and mask [B,H,W] -> [B] (0 where nothing is masked)."""
+    m = mask[..., None]
+    total = tf.reduce_sum(tf.abs(im1 - im2) * m, axis=[1, 2, 3])
+    count = tf.reduce_sum(m, axis=[1, 2, 3]) * tf.cast(tf.shape(im1)[-1], tf.float32)
+    return total / tf.maximum(count, EPS)
+
+
 def mask_count(mask, channels):
     """The normaliser of masked_mean for a mask [B, H, W] and C channels."""
     return tf.reduce_sum(mask) * channels

@@ -16,12 +16,11 @@ angles in radians. Inside the model, images are in [-1, 1] (the networks' range)
 dicts of `factors` and `decompose` are internal and keep that range.
 """
 
-import math
 
 import keras
 import tensorflow as tf
 
-from tfsym3d import losses, metrics, precision
+from tfsym3d import losses, metrics, precision, views
 from tfsym3d.config import Config
 from tfsym3d.io.images import from_unit, to_unit
 from tfsym3d.layers import ConfNet, EDDeconv, Encoder
@@ -29,7 +28,8 @@ from tfsym3d.layers.blocks import GroupNorm
 from tfsym3d.renderer import Renderer, lambertian
 from tfsym3d.renderer.xla import in_xla_context
 
-LOSS_NAMES = ("loss", "l1", "l1_flip", "perc", "perc_flip", "depth_sm")
+LOSS_NAMES = ("loss", "l1", "l1_flip", "perc", "perc_flip", "depth_sm", "view_flip",
+              "view_cycle", "view_score")
 
 # The public outputs: name -> (shape with N images of S x S pixels, range, meaning).
 OUTPUTS = {
@@ -105,13 +105,17 @@ class Unsup3D(keras.Model):
             self.netA = EDDeconv(3, cfg.nf_depth, cfg.zdim_depth, s, "tanh", g,
                                  film=cfg.film_albedo, name="netA")
             self.netL = Encoder(4, cfg.nf_light, s, name="netL")
-            self.netV = Encoder(6, cfg.nf_light, s, name="netV")
+            # K view hypotheses and (K > 1) their K scores (tfsym3d.views).
+            k = cfg.view_hypotheses
+            self.netV = Encoder(6 * k + (k if k > 1 else 0), cfg.nf_light, s, name="netV")
             self.netC = ConfNet(cfg.nf_conf, cfg.zdim_conf, s, g, name="netC") \
                 if cfg.use_conf_map else None
         # ---
         for layer in self._flatten_layers():
             if isinstance(layer, GroupNorm):
                 layer.fused = cfg.fuse_group_norm
+        self.view_scale = views.view_scale(cfg.xyz_rotation_range, cfg.xy_translation_range,
+                                           cfg.z_translation_range)
         self.perceptual = None
         self._fused_apply = None
         self.epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name="epoch")
@@ -162,12 +166,35 @@ class Unsup3D(keras.Model):
         # kernels cannot do by a quantised norm.
         out["canon_light_d"] = d * tf.math.rsqrt(tf.reduce_sum(tf.square(d), 1, keepdims=True))
 
-        v = _f32(self.netV(x, training=training))
-        out["view"] = tf.concat([
-            v[:, :3] * (math.pi / 180.0 * cfg.xyz_rotation_range),
-            v[:, 3:5] * cfg.xy_translation_range,
-            v[:, 5:] * cfg.z_translation_range], axis=1)
+        out.update(self.views_of(x, training))
         return out
+
+    def views_of(self, x, training=False):
+        """netV's view of images x [B, H, W, 3] in [-1, 1]: {"view": [B, 6]} and, with
+        view_hypotheses K > 1, "view_hyps" [B, K, 6], "view_scores" [B, K] (predicted
+        reconstruction losses) and "view_choice" [B] (the hypothesis in "view": the best
+        scored, or while training the schedule of `_p_best`)."""
+        k = self.cfg.view_hypotheses
+        v = _f32(self.netV(x, training=training))
+        hyps = views.hypothesis_views(v[:, :6 * k], self.view_scale, k)
+        if k == 1:
+            return {"view": hyps[:, 0], "view_hyps": hyps}
+        scores = v[:, 6 * k:]
+        if training:
+            choice = views.choose_hypothesis(tf.stop_gradient(scores), self._p_best())
+        else:
+            choice = tf.argmin(scores, axis=1, output_type=tf.int32)
+        return {"view": views.pick(hyps, choice, k), "view_hyps": hyps,
+                "view_scores": scores, "view_choice": choice}
+
+    def _p_best(self):
+        """The chance of rendering with the best-scored hypothesis while training: 0 for
+        view_hypotheses_explore steps, then rising linearly to 1 over as many."""
+        n = self.cfg.view_hypotheses_explore
+        if self.optimizer is None or n == 0:
+            return tf.constant(1.0)
+        step = tf.cast(self.optimizer.iterations, tf.float32)
+        return tf.clip_by_value((step - n) / n, 0.0, 1.0)
 
     def decompose(self, images, training=False):
         """The full forward pass, both halves.
@@ -197,6 +224,10 @@ class Unsup3D(keras.Model):
             [albedo, _flip(albedo) if cfg.flip_albedo else albedo], 0)
         for key in ("canon_light_a", "canon_light_b", "canon_light_d", "view"):
             out[key] = tf.tile(out[key], [2, 1])
+        if training and cfg.lam_view_flip > 0:
+            # The mirrored input's hypotheses; the input's bin k mirrors into bin K-1-k.
+            out["view_hyps_of_flip"] = self.views_of(_flip(out["input_im"]),
+                                                     training)["view_hyps"]
 
         out.update(self.shade(out["canon_depth"], out["canon_albedo"], out["canon_light_a"],
                               out["canon_light_b"], out["canon_light_d"]))
@@ -205,7 +236,34 @@ class Unsup3D(keras.Model):
         both = tf.stop_gradient(seen[:b] * seen[b:])
         out["recon_mask"] = tf.concat([both, both], 0)
         out["recon_im"] = out["recon_render"] * out["recon_mask"][..., None]
+        if training and cfg.lam_view_cycle > 0:
+            out.update(self.view_cycle(out["input_im"], depth, out["canon_im"][:b]))
         return out
+
+    def view_cycle(self, input_im, canon_depth, canon_im):
+        """Render and predict back: the first view_cycle_fraction of the batch's
+        canonical surfaces (held constant) rendered from views v* drawn over
+        view_cycle_range, on a background like their inputs' (tfsym3d.views), and netV's
+        hypotheses for those renderings.
+
+        Args: input_im [B,H,W,3] in [-1,1]; canon_depth [B,H,W]; canon_im [B,H,W,3].
+
+        Returns: {"view_cycle_target": v* [n,6], "view_cycle_pred": [n,K,6]}.
+        """
+        cfg = self.cfg
+        b = tf.shape(input_im)[0]
+        n = tf.maximum(1, tf.cast(tf.math.ceil(cfg.view_cycle_fraction * tf.cast(b, tf.float32)),
+                                  tf.int32))
+        depth = tf.stop_gradient(canon_depth[:n])
+        canon_im = tf.stop_gradient(tf.clip_by_value(canon_im[:n], -1.0, 1.0))
+        ranges = cfg.view_cycle_range or [cfg.xyz_rotation_range] * 3
+        target = views.sample_views(n, ranges, cfg.xy_translation_range,
+                                    cfg.z_translation_range)
+        r = self._render(depth, canon_im, target)
+        im = views.composite(r["recon_render"], r["recon_seen"],
+                             views.background_like(input_im[:n]))
+        return {"view_cycle_target": target,
+                "view_cycle_pred": self.views_of(im, training=True)["view_hyps"]}
 
     def shade(self, canon_depth, canon_albedo, light_a, light_b, light_d):
         """Lambertian shading of the canonical albedo on the depth's normals.
@@ -353,10 +411,51 @@ class Unsup3D(keras.Model):
         else:
             terms["perc"] = terms["perc_flip"] = tf.constant(0.0)
         lam_flip = tf.where(self.epoch < cfg.lam_flip_start_epoch, 1.0, cfg.lam_flip)
+        terms.update(self.view_terms(out, lam_flip, replicas))
+        lam_cycle = cfg.lam_view_cycle
+        if cfg.view_cycle_start and self.optimizer is not None:
+            lam_cycle = tf.where(self.optimizer.iterations < cfg.view_cycle_start, 0.0,
+                                 lam_cycle)
         terms["loss"] = (terms["l1"] + lam_flip * terms["l1_flip"]
                          + cfg.lam_perc * (terms["perc"] + lam_flip * terms["perc_flip"])
-                         + cfg.lam_depth_sm * terms["depth_sm"])
+                         + cfg.lam_depth_sm * terms["depth_sm"]
+                         + cfg.lam_view_flip * terms["view_flip"]
+                         + lam_cycle * terms["view_cycle"] + terms["view_score"])
         return terms
+
+    def view_terms(self, out, lam_flip, replicas=1):
+        """The view's own loss terms (tfsym3d.views), each 0 where its option is off or
+        its inputs are absent (evaluation):
+
+        - view_flip: the mirrored input's hypotheses against the mirror of the input's
+          (bin k against bin K-1-k; the input's side constant), in units of each
+          component's range;
+        - view_cycle: the hypothesis of v*'s yaw bin against v*, likewise;
+        - view_score: each image's predicted loss of the hypothesis it was rendered with
+          against its reconstruction L1 (plain + lam_flip * flipped, held constant).
+        """
+        k = self.cfg.view_hypotheses
+        zero = tf.constant(0.0)
+        terms = {"view_flip": zero, "view_cycle": zero, "view_score": zero}
+        if "view_hyps_of_flip" in out:
+            target = views.mirror_view(tf.reverse(out["view_hyps"], axis=[1]))
+            terms["view_flip"] = views.normalised_l1(
+                out["view_hyps_of_flip"], tf.stop_gradient(target), self.view_scale)
+        if "view_cycle_pred" in out:
+            target = out["view_cycle_target"]
+            k_bin = views.yaw_bin(target[:, 1], self.view_scale[1], k)
+            pred = views.pick(out["view_cycle_pred"], k_bin, k)
+            terms["view_cycle"] = views.normalised_l1(pred, target, self.view_scale)
+        if "view_scores" in out:
+            x = out["input_im"]
+            b = tf.shape(x)[0]
+            err = [losses.per_image_l1(out["recon_im"][h * b:(h + 1) * b], x,
+                                       out["recon_mask"][h * b:(h + 1) * b])
+                   for h in (0, 1)]
+            target = tf.stop_gradient(err[0] + lam_flip * err[1])
+            score = views.pick(out["view_scores"][..., None], out["view_choice"], k)[:, 0]
+            terms["view_score"] = tf.reduce_mean(tf.abs(score - target))
+        return {name: t / replicas for name, t in terms.items()}
 
     def _perceptual(self):
         if self.perceptual is None:
