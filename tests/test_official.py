@@ -382,7 +382,7 @@ def test_evaluate_runs_the_authors_test_file_on_their_checkpoint(tmp_path, synth
     assert run(["tfsym3d", "evaluate", f"--config={config}", f"--json={out}"]) == 0
     report = json.loads(out.read_text())
     assert report["model"]["n"] == report["baseline_avg"]["n"] > 0
-    assert "converted" in capsys.readouterr().err
+    assert "checkpoint030.pth: read with test_synface.yml (--config)" in capsys.readouterr().err
 
 
 @pytest.mark.slow

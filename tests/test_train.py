@@ -221,7 +221,8 @@ def test_init_starts_a_new_run_from_each_kind_of_checkpoint(tmp_path, capsys):
     starts from those weights (lr 1e-7: after two Adam steps every weight is within
     ~1e-6 of its source, where a fresh start differs by ~0.1), with epoch and optimizer
     afresh; a second call resumes the new run and ignores --init."""
-    from tfsym3d.checkpoints import config_of, load_any
+    from tfsym3d.loader import config_of
+    from tfsym3d.loader import load_model as load_any
 
     x = dataset(images(8))
     source_run = str(tmp_path / "source")
@@ -249,7 +250,7 @@ def test_init_starts_a_new_run_from_each_kind_of_checkpoint(tmp_path, capsys):
 
 
 def test_init_with_other_widths_names_the_weight_and_both_shapes(tmp_path):
-    from tfsym3d.checkpoints import config_of
+    from tfsym3d.loader import config_of
 
     pth = os.path.join(REPO, "tests", "fixtures", "official", "model_legacy.pth")
     values = dict(config_of(pth).to_dict(), lam_perc=0, num_epochs=1, batch_size=4,

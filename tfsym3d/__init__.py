@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Renderer": ("tfsym3d.renderer", "Renderer"),
     "Unsup3D": ("tfsym3d.model", "Unsup3D"),
-    "load_model": ("tfsym3d.checkpoints", "load_model"),
+    "load_model": ("tfsym3d.loader", "load_model"),
     "load_config": ("tfsym3d.config", "load_config"),
 }
 

@@ -222,25 +222,10 @@ def load_model(path, **overrides):
     return model
 
 
-def load_any(path, config=None):
-    """The model of a checkpoint of any kind: a run directory, checkpoint prefix,
-    `.keras` file, or the authors' `.pth` (converted in memory, with `config` or the
-    experiment its path or networks name: tfsym3d.official)."""
-    path = os.fspath(path)
-    if path.endswith(".pth"):
-        from tfsym3d import official
-
-        return official.convert(path, config)[0]
-    return load_model(path)
-
-
 def config_of(path):
-    """The Config a checkpoint of any kind (see load_any) was made with."""
+    """The Config a run directory, checkpoint prefix or `.keras` file was made with (an
+    authors' `.pth` too: tfsym3d.loader.config_of)."""
     path = os.fspath(path)
-    if path.endswith(".pth"):
-        from tfsym3d import official
-
-        return official.converted_config(path)[0]  # the networks' widths, no model built
     if path.endswith(".keras") and os.path.isfile(path):
         return _keras_file_config(path, {})
     return load_config(resolve(path)[0])

@@ -24,7 +24,6 @@ also needs the prediction to be valid there); the table warns when the model's i
 LOW_COVERAGE, since scores over a few pixels are not comparable.
 """
 
-import os
 import sys
 
 from absl import flags
@@ -55,6 +54,7 @@ def main(fv, args):
         print(f"tfsym3d evaluate: unexpected arguments {args}", file=sys.stderr)
         return 2
     from tfsym3d.config import Config, load_config
+    from tfsym3d.loader import load_model
 
     try:
         cfg = load_config(fv.config) if fv.config else Config()
@@ -64,7 +64,8 @@ def main(fv, args):
                   file=sys.stderr)
             return 2
         checkpoint = fv.checkpoint or cfg.checkpoint
-        model = load_checkpoint(checkpoint, fv.config) if checkpoint else None
+        model = load_model(checkpoint, fv.config, log=lambda line: print(
+            f"tfsym3d evaluate: {line}", file=sys.stderr)) if checkpoint else None
         if model is not None:
             cfg = model.cfg
         report = evaluate(model, cfg, data, fv.split, fv.batch_size)
@@ -77,24 +78,3 @@ def main(fv, args):
     if fv.csv:
         write_csv(report, fv.csv)
     return 1 if report["skipped"] else 0
-
-
-def load_checkpoint(path, config=None):
-    """A run directory, checkpoint prefix, .keras file or the authors' .pth (converted in
-    memory with `config`); a directory of .pth files (the authors' checkpoint_dir) gives
-    its last one by name, as their trainer picks it."""
-    path = os.fspath(path)
-    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.yaml")):
-        found = sorted(f for f in os.listdir(path) if f.endswith(".pth"))
-        if found:
-            path = os.path.join(path, found[-1])
-    if path.endswith(".pth"):
-        from tfsym3d import official
-
-        model, _, config_file, why = official.convert(path, config)
-        print(f"tfsym3d evaluate: converted {path} with {config_file} ({why})",
-              file=sys.stderr)
-        return model
-    from tfsym3d.checkpoints import load_model
-
-    return load_model(path)

@@ -14,9 +14,10 @@ the file (tfsym3d.torch_file). Every tensor is mapped by name to the Keras netwo
 directory (config.yaml + a checkpoint) or a `.keras` file that `evaluate`, `reconstruct`
 and `export` take like any other.
 
-The config is the authors' experiment: --config, else the one whose name (syncar,
-synface, celeba, cat) the checkpoint's path contains, else syncar for a model without
-netC and celeba otherwise; the widths and use_conf_map always come from the file, and
+The config is the authors' experiment: --config, else the one the authors' own folder
+names name (`pretrained_NAME/` as their download scripts unzip, `results/NAME/` their
+checkpoint_dir), else syncar for a model without netC and celeba otherwise; the widths
+and use_conf_map always come from the file, and
 the renderer behaves as the authors' did (config.AUTHORS_RENDERER: their normal
 normalisation, 2x2 supersampled recon depth, half-pixel offset), so the converted model
 reconstructs as in their code.
@@ -158,15 +159,23 @@ def infer_widths(nets, image_size, path):
 
 
 def experiment_config(path, nets, config=None):
-    """(config file, how it was chosen) for a checkpoint: see the module docstring."""
+    """(config file, how it was chosen) for a checkpoint: --config; else the experiment
+    that the authors' own folder names name (a folder `pretrained_NAME`, as their
+    download scripts unzip, or `NAME` inside `results`, their checkpoint_dir); else the
+    networks' shapes (with netC: celeba, without: syncar). Never a substring of the path:
+    /home/cathy/model.pth is not the cat model."""
     if config:
         return config, "--config"
-    lowered = os.path.abspath(path).lower()
-    for name in EXPERIMENTS:
-        if name in lowered:
-            return os.path.join(CONFIG_DIR, f"{name}.yaml"), f"'{name}' in the path"
+    folders = os.path.dirname(os.path.abspath(path)).split(os.sep)
+    for parent, folder in zip([""] + folders[:-1], folders, strict=True):
+        for name in EXPERIMENTS:
+            if folder == f"pretrained_{name}":
+                return os.path.join(CONFIG_DIR, f"{name}.yaml"), f"its folder {folder}/"
+            if folder == name and parent == "results":
+                return os.path.join(CONFIG_DIR, f"{name}.yaml"), f"its folder results/{name}/"
     name = "celeba" if "netC" in nets else "syncar"
-    why = "a model with netC" if "netC" in nets else "a model without netC"
+    why = "no authors' folder name in its path; a model " + (
+        "with netC (confidence maps)" if "netC" in nets else "without netC")
     return os.path.join(CONFIG_DIR, f"{name}.yaml"), why
 
 

@@ -67,7 +67,7 @@ def main(fv, args):
         if fv.config:
             cfg = load_config(fv.config, fv.set)
         else:  # the checkpoint's own config, with the overrides
-            from tfsym3d.checkpoints import config_of
+            from tfsym3d.loader import config_of
 
             cfg = load_config(None, {**config_of(fv.init).to_dict(),
                                      **parse_overrides(fv.set)})
@@ -154,7 +154,7 @@ def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto
       train_ds, val_ds: datasets to use instead of cfg.data_dir's (tests).
       verbose: Keras fit verbosity.
       callbacks: extra Keras callbacks (e.g. a time limit), run after the built-in ones.
-      init: a checkpoint of any kind (checkpoints.load_any) whose weights a new run starts
+      init: a checkpoint of any kind (tfsym3d.loader.load_model) whose weights a new run starts
         from (fresh optimizer and epochs); ignored when run_dir has checkpoints.
     """
     import tensorflow as tf
@@ -192,6 +192,7 @@ def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, in
         TensorBoard,
     )
     from tfsym3d.data import SkipCounter
+    from tfsym3d.loader import load_model
     from tfsym3d.model import Unsup3D, build, make_optimizer
 
     if cfg.seed is not None:
@@ -223,7 +224,7 @@ def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, in
             print(f"resuming {run_dir}; --init {init} is ignored (the run has checkpoints)",
                   file=sys.stderr)
         elif init:
-            missing = checkpoints.copy_weights(model, checkpoints.load_any(init), init)
+            missing = checkpoints.copy_weights(model, load_model(init), init)
             note = (f"; {len(missing)} weight(s) it does not have keep their initial "
                     f"values ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"
                     if missing else "")

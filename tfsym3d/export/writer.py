@@ -227,8 +227,8 @@ def load_for_export(checkpoint):
     tfsym3d.layers.blocks.GroupNorm; float32 whatever precision it was trained in:
     the checkpoint's weights are float32, and the fp16 and int8 variants are made by
     the converters)."""
-    from tfsym3d.checkpoints import load_model
     from tfsym3d.export.graph import use_export_ops
+    from tfsym3d.loader import load_model
 
     return use_export_ops(load_model(checkpoint, fuse_renderer=False, fuse_group_norm=False,
                                      jit_renderer=False, precision="float32"))

@@ -73,8 +73,8 @@ SHEET_ROWS = 100
 
 
 def define_flags(fv):
-    flags.DEFINE_string("checkpoint", None, "Run directory, checkpoint prefix or .keras file.",
-                        flag_values=fv)
+    flags.DEFINE_string("checkpoint", None, "Run directory, checkpoint prefix, .keras file "
+                        "or the authors' .pth.", flag_values=fv)
     flags.DEFINE_string("out", None, "Output folder.", flag_values=fv)
     flags.DEFINE_enum("crop", "config", ["config", "none", "face"], "Crop: the model's "
                       "config's crop, the centre square, or the largest face (OpenCV Haar "
@@ -97,9 +97,10 @@ def main(fv, args):
         print("tfsym3d reconstruct: no INPUT files or folders given", file=sys.stderr)
         return 2
     try:
-        from tfsym3d.checkpoints import load_model
+        from tfsym3d.loader import load_model
 
-        model = load_model(fv.checkpoint)
+        model = load_model(fv.checkpoint, log=lambda line: print(
+            f"tfsym3d reconstruct: {line}", file=sys.stderr))
         face = fv.crop == "face" or fv.detect == "face"
         detector = FaceDetector() if face else None
     except (ValueError, FileNotFoundError, ImportError) as err:
