@@ -202,3 +202,63 @@ def test_the_written_records_are_json(tmp_path):
     _photo(photos / "a.png")
     prepare_folder(str(photos), str(tmp_path / "data"), "none", 32)
     assert json.loads((tmp_path / "data" / "prepare.json").read_text())["crops"]
+
+
+# --- limits at the doors -------------------------------------------------------------
+
+def test_a_second_training_on_one_run_directory_is_refused(tmp_path, capsys):
+    from tfsym3d.train import lock_run
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    held = lock_run(str(run_dir))  # as a training in another process holds it
+    try:
+        status = run(["tfsym3d", "train", "--config=tiny", f"--run_dir={run_dir}",
+                      f"--set=data_dir={tmp_path}", "--progress=none"])
+    finally:
+        held.close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status != 0 and f"process {os.getpid()}" in err[-1], err
+    assert "already being trained" in err[-1]
+    assert os.listdir(run_dir) == [".train.lock"]  # nothing else written
+    lock_run(str(run_dir)).close()  # free again once the holder closes
+
+
+@pytest.mark.parametrize("text, says", [
+    ("a: &a [1, 1]\n" + "".join(f"b{i}: &b{i} [*{'a' if i == 0 else f'b{i - 1}'}, "
+                                f"*{'a' if i == 0 else f'b{i - 1}'}]\n" for i in range(200)),
+     "aliases"),
+    ("x: " + "[" * 500 + "]" * 500 + "\n", "nested deeper"),
+    ("# " + "x" * (2 << 20) + "\n", "not a config file"),
+])
+def test_config_files_are_limited_before_they_are_built(tmp_path, capsys, text, says):
+    import time
+
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    start = time.monotonic()
+    status = run(["tfsym3d", "train", f"--config={path}", f"--run_dir={tmp_path / 'r'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status != 0 and len(err) == 1 and says in err[0] and str(path) in err[0], err
+    assert time.monotonic() - start < 20
+
+
+def test_a_keras_file_whose_config_inflates_is_refused_unread(tmp_path):
+    import zipfile
+
+    from tfsym3d.loader import load_model
+
+    path = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("config.json", " " * (8 << 20))  # 8 MB of spaces: a few kB zipped
+    assert path.stat().st_size < 100_000
+    with pytest.raises(ValueError, match="inflates to"):
+        load_model(str(path))
+
+
+@pytest.mark.parametrize("flag", ["--batch=0", "--batch=-1", "--num=-5", "--image_size=0"])
+def test_synth_refuses_bad_numbers_before_writing(tmp_path, capsys, flag):
+    out = tmp_path / "data"
+    assert run(["tfsym3d", "synth", f"--out={out}", "--num=10", flag]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not out.exists()

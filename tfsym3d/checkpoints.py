@@ -14,6 +14,9 @@ import tensorflow as tf
 
 from tfsym3d.config import load_config
 
+# A .keras file's config.json is read only up to this size (an Unsup3D's is ~3 kB).
+MAX_KERAS_CONFIG_BYTES = 1 << 20
+
 
 def config_path(run_dir):
     return os.path.join(run_dir, "config.yaml")
@@ -264,6 +267,10 @@ def _keras_file_config(path, overrides):
 
     try:
         with zipfile.ZipFile(path) as archive:
+            size = archive.getinfo("config.json").file_size
+            if size > MAX_KERAS_CONFIG_BYTES:  # checked before inflating it
+                raise ValueError(f"its config.json inflates to {size} bytes; an "
+                                 "Unsup3D's is a few kB")
             saved = json.loads(archive.read("config.json"))
         values = dict(saved["config"]["cfg"]) if saved.get("class_name") == "Unsup3D" \
             else None

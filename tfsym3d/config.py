@@ -294,8 +294,7 @@ def load_config(path=None, overrides=None):
     if path is not None:
         path = config_file(path)
         try:
-            with open(path) as f:
-                loaded = yaml.safe_load(f)
+            loaded = read_yaml(path)
         except OSError as err:
             raise ValueError(f"{path}: cannot read config: {err.strerror} (presets: "
                              f"{', '.join(PRESETS)})") from err
@@ -313,6 +312,44 @@ def load_config(path=None, overrides=None):
         raise ValueError(f"{path}: {err}" if path else str(err)) from err
 
 
+# Limits of a config file, checked before PyYAML builds anything: a config is a few kB.
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_DEPTH = 20
+MAX_YAML_ALIASES = 100
+
+
+def read_yaml(path):
+    """A YAML file's content (yaml.safe_load), refused with ValueError when it is over
+    MAX_YAML_BYTES, nests deeper than MAX_YAML_DEPTH or uses more than MAX_YAML_ALIASES
+    aliases (an alias bomb expands exponentially once walked). OSError as open raises."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_YAML_BYTES + 1)
+    if len(data) > MAX_YAML_BYTES:
+        raise ValueError(f"{path}: over {MAX_YAML_BYTES >> 20} MiB; not a config file")
+    text = data.decode("utf-8", errors="replace")
+    check_yaml_shape(text, path)
+    return yaml.safe_load(text)
+
+
+def check_yaml_shape(text, where):
+    """ValueError naming `where` when YAML text nests too deep or uses too many aliases
+    (read from the parser's events: nothing is built)."""
+    depth = aliases = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise ValueError(f"{where}: nested deeper than {MAX_YAML_DEPTH} levels; "
+                                 "not a config")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                raise ValueError(f"{where}: more than {MAX_YAML_ALIASES} YAML aliases; "
+                                 "not a config")
+
+
 def parse_overrides(overrides):
     """Overrides as a dict: a dict as it is, or "key=value" strings (values parsed as
     YAML). ValueError (one line) for an item that is not key=value or not YAML."""
@@ -324,6 +361,7 @@ def parse_overrides(overrides):
             raise ValueError(f"override {item!r} must look like key=value")
         key, text = item.split("=", 1)
         try:
+            check_yaml_shape(text, f"override {key.strip()}")
             values[key.strip()] = yaml.safe_load(text)
         except yaml.YAMLError as err:
             raise ValueError(f"override {item!r}: not a YAML value "

@@ -168,14 +168,43 @@ def train(cfg, run_dir, strategy=None, train_ds=None, val_ds=None, verbose="auto
     chief = distribute.is_chief(strategy)
     write_dir = checkpoints.checkpoint_dir(run_dir) if chief else \
         tempfile.mkdtemp(prefix="tfsym3d-worker-")
+    lock = None
     if chief:
         os.makedirs(run_dir, exist_ok=True)
+        lock = lock_run(run_dir)
     try:
         return _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, init,
                     callbacks)
     finally:
+        if lock is not None:
+            lock.close()  # releases the lock
         if not chief:
             shutil.rmtree(write_dir, ignore_errors=True)
+
+
+LOCK_FILE = ".train.lock"
+
+
+def lock_run(run_dir):
+    """Locks run_dir for this process's training (an exclusive flock on
+    run_dir/.train.lock, released when the returned file is closed or the process ends,
+    however it ends). Raises ValueError naming the process that holds it."""
+    import fcntl
+
+    f = open(os.path.join(run_dir, LOCK_FILE), "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise ValueError(f"{run_dir}: already being trained by {holder}; wait for it or "
+                         "choose another --run_dir") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"process {os.getpid()}\n")
+    f.flush()
+    return f
 
 
 def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, init,

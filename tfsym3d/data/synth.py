@@ -93,8 +93,10 @@ def main(fv, args):
     if not fv.out:
         print("tfsym3d synth: --out is required", file=sys.stderr)
         return 2
-    if fv.num < 3 or fv.image_size < 16:
-        print("tfsym3d synth: --num must be >= 3 and --image_size >= 16", file=sys.stderr)
+    if not (3 <= fv.num <= 10_000_000 and 16 <= fv.image_size <= 1024
+            and 1 <= fv.batch <= 4096):
+        print("tfsym3d synth: --num must be 3 to 10000000, --image_size 16 to 1024 and "
+              "--batch 1 to 4096", file=sys.stderr)
         return 2
     if fv.asymmetric and fv.style != "faces":
         print("tfsym3d synth: --asymmetric is for --style=faces (eggs always have their "
