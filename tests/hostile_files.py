@@ -73,15 +73,45 @@ def stride_zero_pth(path, shape=(2000, 1000000)):
     """A PyTorch zip checkpoint {"netD": OrderedDict(w=T)} where T is
     torch._utils._rebuild_tensor_v2 of a 4-float storage with `shape` and strides 0,
     written opcode by opcode (pickle protocol 2, as torch.save writes it)."""
+    declared_pth(path, {"netD": {"w": shape}})
+
+
+def declared_pth(path, nets):
+    """A PyTorch zip checkpoint {net: OrderedDict(key: T)} for nets {net: {key: shape}},
+    each T a stride-0 view of one 4-float storage: any shapes, in a few hundred bytes."""
     ordered_dict = _global("collections", "OrderedDict") + b")R"  # OrderedDict()
     storage_id = (b"(" + _text("storage") + _global("torch", "FloatStorage") + _text("0")
                   + _text("cpu") + _int(4) + b"tQ")  # a tuple, then BINPERSID
-    tensor = (_global("torch._utils", "_rebuild_tensor_v2") + b"(" + storage_id + _int(0)
-              + b"(" + b"".join(_int(n) for n in shape) + b"t"
-              + b"(" + b"".join(_int(0) for _ in shape) + b"t"
-              + b"\x89" + ordered_dict + b"tR")  # requires_grad False, hooks, call
-    pickled = (b"\x80\x02}" + _text("netD") + ordered_dict + _text("w") + tensor + b"ss.")
+
+    def tensor(shape):
+        return (_global("torch._utils", "_rebuild_tensor_v2") + b"(" + storage_id + _int(0)
+                + b"(" + b"".join(_int(n) for n in shape) + b"t"
+                + b"(" + b"".join(_int(0) for _ in shape) + b"t"
+                + b"\x89" + ordered_dict + b"tR")  # requires_grad False, hooks, call
+
+    body = b"".join(_text(net) + ordered_dict
+                    + b"".join(_text(k) + tensor(shape) + b"s" for k, shape in keys.items())
+                    + b"s" for net, keys in nets.items())
+    _zip_pth(path, b"\x80\x02}" + body + b".", struct.pack("<4f", 1, 2, 3, 4))
+
+
+def nested_pth(path, depth=100_000):
+    """A zip checkpoint whose pickle is a list nested `depth` deep (~2 bytes a level)."""
+    _zip_pth(path, b"\x80\x02" + b"]" * depth + b"a" * (depth - 1) + b".")
+
+
+def shared_pth(path, levels=40):
+    """A zip checkpoint whose pickle is a list holding one list twice, `levels` times
+    over: a few hundred bytes, 2 ** levels values when walked as a tree."""
+    pickled = b"\x80\x02]"  # x = []; then `levels` times x = [x, x]
+    for _ in range(levels):
+        pickled += b"q\x00(h\x00h\x00l"  # BINPUT 0; MARK; BINGET 0 twice; LIST
+    _zip_pth(path, pickled + b".")
+
+
+def _zip_pth(path, pickled, storage=None):
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("archive/data.pkl", pickled)
-        archive.writestr("archive/data/0", struct.pack("<4f", 1, 2, 3, 4))
+        if storage is not None:
+            archive.writestr("archive/data/0", storage)
         archive.writestr("archive/version", "3\n")

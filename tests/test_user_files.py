@@ -262,3 +262,29 @@ def test_synth_refuses_bad_numbers_before_writing(tmp_path, capsys, flag):
     assert run(["tfsym3d", "synth", f"--out={out}", "--num=10", flag]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_pth_files_that_would_take_gigabytes_are_refused_small(tmp_path, capsys):
+    """A few hundred bytes declaring wide networks, a list nested 100k deep, one list
+    shared 2^40 times: each one line naming the file, nothing built or walked."""
+    from tests import hostile_files
+    from tfsym3d.layers.networks import EDDeconv, Encoder
+    from tfsym3d.official import torch_layout
+
+    key = {layer.name: k for k, layer, _ in torch_layout(EDDeconv(1, 16, 16, 64))}
+    conv1 = next(k for k, layer, _ in torch_layout(Encoder(4, 16, 64)) if layer.name == "conv1")
+    wide = {net: {key["enc_conv1"]: (256, 3, 4, 4), key["enc_conv_z"]: (256, 2048, 4, 4)}
+            for net in ("netD", "netA")}
+    wide.update({net: {conv1: (32, 3, 4, 4)} for net in ("netL", "netV")})
+    cases = {"wide.pth": (lambda p: hostile_files.declared_pth(p, wide), "nf_depth 256"),
+             "deep.pth": (hostile_files.nested_pth, "nested over"),
+             "shared.pth": (hostile_files.shared_pth, "values")}
+    for name, (write, says) in cases.items():
+        path = tmp_path / name
+        write(str(path))
+        assert path.stat().st_size < 250_000
+        assert run(["tfsym3d", "convert-official", str(path),
+                    f"--out={tmp_path / 'out'}"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(path) in err[0] and says in err[0], err
+    assert not (tmp_path / "out").exists()

@@ -37,6 +37,11 @@ from tfsym3d import torch_file
 from tfsym3d.config import AUTHORS_RENDERER, PRESET_DIR
 
 NETWORKS = ("netD", "netA", "netL", "netV", "netC")
+# The widest networks a .pth may declare (the authors': nf 64, zdim 256, nf_light 32,
+# nf_conf 64, zdim_conf 128): twice theirs and 4x the codes. A few hundred bytes can
+# declare widths whose networks take gigabytes to build.
+MAX_WIDTHS = {"nf_depth": 128, "zdim_depth": 1024, "nf_light": 64, "nf_conf": 128,
+              "zdim_conf": 512}
 EXPERIMENTS = ("syncar", "synface", "celeba", "cat")  # checked in this order
 CONFIG_DIR = PRESET_DIR  # the presets inside the package (any install kind)
 # torchvision vgg16.features indices of the 13 convolutions -> Keras VGG16 layer names.
@@ -155,6 +160,11 @@ def infer_widths(nets, image_size, path):
                                           path)[0])
         widths["zdim_conf"] = int(_shape_of(nets, "netC", key_of(probe_conf, "enc_conv_z"),
                                             path)[0])
+    for key, value in widths.items():  # before any network of these widths is built
+        if key in MAX_WIDTHS and value > MAX_WIDTHS[key]:
+            raise ConversionError(f"{path}: declares {key} {value}, over {MAX_WIDTHS[key]} "
+                                  "(the authors' models use 64, 256, 32, 64, 128); not "
+                                  "converted")
     return widths
 
 

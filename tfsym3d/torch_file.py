@@ -42,6 +42,12 @@ STORAGE_DTYPES = {
 # The largest storage, tensor or zip entry the reader allocates, in bytes (the authors'
 # models are ~50 MB): a file declaring more is refused before anything is allocated.
 MAX_BYTES = 2 ** 31
+# A checkpoint's pickle is a few kB to a few MB, with a few hundred values nested a few
+# levels deep; beyond these a file is refused before (size) or while (nodes, depth) it
+# is walked.
+MAX_PICKLE_BYTES = 64 * 2 ** 20
+MAX_NODES = 1_000_000
+MAX_DEPTH = 100
 _REBUILDERS = ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3",
                "_rebuild_parameter")
 
@@ -202,18 +208,32 @@ class _View(_Storage):
         return self.base.array[self.view_offset:self.view_offset + self.numel]
 
 
-def _materialise(obj):
-    """Replaces tensor references by numpy arrays throughout containers."""
+def _materialise(obj, depth=0, count=None):
+    """Replaces tensor references by numpy arrays throughout containers. A pickle can
+    share one container many times over (each level doubling what a walk visits) or
+    nest thousands deep in a few hundred bytes: more than MAX_NODES containers and
+    values, or nesting over MAX_DEPTH, is refused."""
+    count = count if count is not None else [0]
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise TorchFileError(f"holds over {MAX_NODES:,} values (a checkpoint has a few "
+                             "hundred): not a checkpoint")
+    if depth > MAX_DEPTH:
+        raise TorchFileError(f"nested over {MAX_DEPTH} levels deep: not a checkpoint")
+
+    def walk(v):
+        return _materialise(v, depth + 1, count)
+
     if isinstance(obj, _TensorRef):
         return obj.to_numpy()
     if isinstance(obj, collections.OrderedDict):
-        return collections.OrderedDict((k, _materialise(v)) for k, v in obj.items())
+        return collections.OrderedDict((k, walk(v)) for k, v in obj.items())
     if isinstance(obj, dict):
-        return {k: _materialise(v) for k, v in obj.items()}
+        return {k: walk(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_materialise(v) for v in obj]
+        return [walk(v) for v in obj]
     if isinstance(obj, tuple):
-        return tuple(_materialise(v) for v in obj)
+        return tuple(walk(v) for v in obj)
     return obj
 
 
@@ -241,6 +261,10 @@ def _load_zip(path, archive):
         raw = archive.read(name)
         storage.fill(raw, byteorder)
 
+    size = archive.getinfo(pkl[0]).file_size
+    if size > MAX_PICKLE_BYTES:  # checked before inflating it
+        raise TorchFileError(f"its {pkl[0]} unpacks to {size:,} bytes, over the limit of "
+                             f"{MAX_PICKLE_BYTES:,}: not a checkpoint")
     return _Unpickler(io.BytesIO(archive.read(pkl[0])), {}, read_storage).load()
 
 
@@ -317,6 +341,7 @@ def load(path):
         raise TorchFileError(message if message.startswith(path) else f"{path}: {message}") \
             from None
     except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile,
-            ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as err:
+            ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError,
+            RecursionError) as err:
         raise TorchFileError(f"{path}: not a readable PyTorch checkpoint "
                              f"({type(err).__name__}: {err})") from None
