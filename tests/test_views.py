@@ -213,3 +213,32 @@ def test_render_and_predict_back_teaches_the_turn():
             loss = views.normalised_l1(net(render(idx, target)) * scale, target, scale)
         opt.apply(tape.gradient(loss, net.trainable_variables), net.trainable_variables)
     assert slope() >= 0.6
+
+
+def test_the_ellipsoid_prior_by_hand():
+    from tfsym3d import losses
+
+    e = losses.ellipsoid_depth(5, 5, 0.9, 1.1).numpy()
+    # Centre: 1.1 - 0.5 * 0.2; (x, y) = (0.5, 0) / 0.6: sqrt(1 - 0.694) = 0.553; corners
+    # outside the ellipse: max_depth.
+    assert e[2, 2] == pytest.approx(1.0)
+    assert e[2, 3] == pytest.approx(1.1 - 0.1 * math.sqrt(1 - (0.5 / 0.6) ** 2), rel=1e-5)
+    assert e[0, 0] == pytest.approx(1.1)
+    flat = tf.fill([1, 5, 5], 1.1)
+    # |1.1 - e| / 0.2 over the middle column only (2 border columns each side left out).
+    want = np.mean(np.abs(1.1 - e[:, 2:3])) / 0.2
+    assert float(losses.ellipsoid_prior(flat, 0.9, 1.1)) == pytest.approx(want, rel=1e-5)
+
+
+def test_the_depth_prior_applies_for_its_steps_only():
+    cfg = load_config("tiny", {"depth_prior_steps": 2, "lam_depth_prior": 3.0})
+    model = build(Unsup3D(cfg))
+    model.optimizer = make_optimizer(cfg)
+    x = _faces(2)
+    out = model.decompose(x, training=True)
+    terms = model.compute_losses(out)
+    prior = float(terms["depth_prior"])
+    assert prior > 0
+    model.optimizer.iterations.assign(2)
+    later = model.compute_losses(out)
+    assert float(terms["loss"]) - float(later["loss"]) == pytest.approx(3.0 * prior, rel=1e-4)

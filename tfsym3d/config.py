@@ -118,6 +118,10 @@ class Config:
                                       "views for lam_view_cycle (in (0, 1]).")
     view_cycle_range: typing.Any = _opt(None, "[pitch, yaw, roll] degrees (+-) the sampled "
                                         "views span; None: xyz_rotation_range for each.")
+    depth_prior_steps: int = _opt(0, "Steps at the start during which the canonical depth "
+                                  "is also pulled toward a centred ellipsoid (GAN2Shape's "
+                                  "warm start), weight lam_depth_prior; 0: off.")
+    lam_depth_prior: float = _opt(1.0, "Weight of the ellipsoid pull (depth_prior_steps).")
     view_hypotheses: int = _opt(1, "K yaw bins, each with a view and a score predicting "
                                 "its reconstruction loss (1: the authors' single view).")
     view_hypotheses_explore: int = _opt(1000, "Steps of random hypotheses; over as many "
@@ -249,6 +253,7 @@ RANGES = {
     **{k: (0, None, True) for k in (
         "lam_perc", "lam_flip", "lam_flip_start_epoch", "lam_depth_sm", "weight_decay",
         "lam_view_flip", "lam_view_cycle", "view_cycle_start", "view_hypotheses_explore",
+        "depth_prior_steps", "lam_depth_prior",
         "xy_translation_range", "z_translation_range", "min_amb_light", "min_diff_light")},
     "xyz_rotation_range": (0, 180, True),
     "lr": (0, None, False),

@@ -59,6 +59,25 @@ def per_image_l1(im1, im2, mask):
     return total / tf.maximum(count, EPS)
 
 
+def ellipsoid_depth(height, width, min_depth, max_depth, radius=0.6, bulge=0.5):
+    """A centred ellipsoid in the canonical frame (GAN2Shape's initial shape): max_depth
+    outside an ellipse of `radius` times the half-width and half-height, rising toward
+    the camera to max_depth - bulge * (max_depth - min_depth) at the centre: [H, W]."""
+    y = tf.linspace(-1.0, 1.0, height)[:, None] / radius
+    x = tf.linspace(-1.0, 1.0, width)[None, :] / radius
+    cap = tf.sqrt(tf.maximum(1.0 - x * x - y * y, 0.0))
+    return max_depth - bulge * (max_depth - min_depth) * cap
+
+
+def ellipsoid_prior(canon_depth, min_depth, max_depth):
+    """Mean |canon_depth - ellipsoid_depth| in units of the depth range: [B, H, W] ->
+    scalar (the 2 border columns on each side, fixed by the model, left out)."""
+    h, w = canon_depth.shape[1], canon_depth.shape[2]
+    target = ellipsoid_depth(h, w, min_depth, max_depth)
+    err = tf.abs(canon_depth - target)[:, :, 2:-2] / (max_depth - min_depth)
+    return tf.reduce_mean(err)
+
+
 def mask_count(mask, channels):
     """The normaliser of masked_mean for a mask [B, H, W] and C channels."""
     return tf.reduce_sum(mask) * channels

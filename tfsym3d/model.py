@@ -29,7 +29,7 @@ from tfsym3d.renderer import Renderer, lambertian
 from tfsym3d.renderer.xla import in_xla_context
 
 LOSS_NAMES = ("loss", "l1", "l1_flip", "perc", "perc_flip", "depth_sm", "view_flip",
-              "view_cycle", "view_score")
+              "view_cycle", "view_score", "depth_prior")
 
 # The public outputs: name -> (shape with N images of S x S pixels, range, meaning).
 OUTPUTS = {
@@ -412,6 +412,14 @@ class Unsup3D(keras.Model):
             terms["perc"] = terms["perc_flip"] = tf.constant(0.0)
         lam_flip = tf.where(self.epoch < cfg.lam_flip_start_epoch, 1.0, cfg.lam_flip)
         terms.update(self.view_terms(out, lam_flip, replicas))
+        lam_prior = 0.0
+        terms["depth_prior"] = tf.constant(0.0)
+        if cfg.depth_prior_steps and self.optimizer is not None:
+            depth = out["canon_depth"][:b]
+            terms["depth_prior"] = losses.ellipsoid_prior(
+                depth, cfg.min_depth, cfg.max_depth) / replicas
+            lam_prior = tf.where(self.optimizer.iterations < cfg.depth_prior_steps,
+                                 cfg.lam_depth_prior, 0.0)
         lam_cycle = cfg.lam_view_cycle
         if cfg.view_cycle_start and self.optimizer is not None:
             lam_cycle = tf.where(self.optimizer.iterations < cfg.view_cycle_start, 0.0,
@@ -420,7 +428,8 @@ class Unsup3D(keras.Model):
                          + cfg.lam_perc * (terms["perc"] + lam_flip * terms["perc_flip"])
                          + cfg.lam_depth_sm * terms["depth_sm"]
                          + cfg.lam_view_flip * terms["view_flip"]
-                         + lam_cycle * terms["view_cycle"] + terms["view_score"])
+                         + lam_cycle * terms["view_cycle"] + terms["view_score"]
+                         + lam_prior * terms["depth_prior"])
         return terms
 
     def view_terms(self, out, lam_flip, replicas=1):
