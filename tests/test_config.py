@@ -159,3 +159,22 @@ def test_train_refuses_bad_settings_in_one_line(tmp_path, capsys, argv, message)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("tfsym3d train: ") and message in err[0], err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_config_key_has_one_status_in_every_command(tmp_path, capsys):
+    """The same mistake, the same exit status (2, as a bad flag) and one line naming it."""
+    from tests.test_evaluate import run
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lam_flipp: 1\n")
+    pth = os.path.join(os.path.dirname(__file__), "fixtures", "official", "trainer_zip.pth")
+    commands = {
+        "train": ["train", f"--config={bad}", f"--run_dir={tmp_path / 'run'}"],
+        "evaluate": ["evaluate", f"--config={bad}", f"--data={tmp_path}"],
+        "convert-official": ["convert-official", pth, f"--config={bad}",
+                             f"--out={tmp_path / 'conv'}"],
+    }
+    for name, argv in commands.items():
+        assert run(["tfsym3d", *argv]) == 2, name
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "lam_flipp" in err[0] and str(bad) in err[0], (name, err)

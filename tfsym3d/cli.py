@@ -21,6 +21,8 @@ import sys
 
 from absl import flags
 
+from tfsym3d.errors import UserError
+
 # name -> (module with define_flags(fv) and main(fv, args), one-line description)
 COMMANDS = {
     "synth": ("tfsym3d.data.synth", "Render a synthetic face dataset with ground truth."),
@@ -148,6 +150,11 @@ def call_main(name, module, fv, args, verbose):
     except KeyboardInterrupt:
         print(f"tfsym3d {name}: interrupted", file=sys.stderr)
         return 130
+    except UserError as err:  # the user's mistake: its one line and status
+        if verbose:
+            raise
+        print(f"tfsym3d {name}: {err}", file=sys.stderr)
+        return err.status
     except Exception as err:
         if verbose:
             raise

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from tfsym3d.errors import ConfigError
+
 PRESET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 PRESETS = ("celeba", "synface", "cat", "syncar", "tiny")
 
@@ -292,9 +294,19 @@ def load_config(path=None, overrides=None):
       overrides: a dict, or a list of "key=value" strings (values parsed as YAML).
 
     Returns:
-      A Config. Raises ValueError naming the file and the problem for unknown keys,
-      values of the wrong type, or a file that is not a YAML mapping.
+      A Config. Raises tfsym3d.errors.ConfigError (a ValueError; exit status 2 in every
+      command) naming the file and the problem for unknown keys, values of the wrong
+      type or range, or a file that is not a YAML mapping.
     """
+    try:
+        return _load_config(path, overrides)
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+
+
+def _load_config(path, overrides):
     values = {}
     if path is not None:
         path = config_file(path)

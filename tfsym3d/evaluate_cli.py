@@ -71,7 +71,7 @@ def main(fv, args):
         report = evaluate(model, cfg, data, fv.split, fv.batch_size)
     except (ValueError, FileNotFoundError) as err:
         print(f"tfsym3d evaluate: {err}", file=sys.stderr)
-        return 1
+        return getattr(err, "status", 1)  # errors.ConfigError: 2, as in every command
     print(format_table(report))
     if fv.json:
         write_json(report, fv.json)

@@ -371,7 +371,7 @@ def main(fv, args):
         write_model(model, fv.out)
     except (ValueError, OSError) as err:
         print(f"tfsym3d convert-official: {err}", file=sys.stderr)
-        return 1
+        return getattr(err, "status", 1)  # errors.ConfigError: 2, as in every command
     cfg = model.cfg
     print(f"config: {config_file} (chosen by {why}); widths from the file: nf_depth "
           f"{cfg.nf_depth}, zdim_depth {cfg.zdim_depth}, nf_light {cfg.nf_light}, "
