@@ -242,3 +242,32 @@ def test_the_depth_prior_applies_for_its_steps_only():
     model.optimizer.iterations.assign(2)
     later = model.compute_losses(out)
     assert float(terms["loss"]) - float(later["loss"]) == pytest.approx(3.0 * prior, rel=1e-4)
+
+
+@pytest.mark.slow
+def test_every_export_runs_a_model_with_every_view_option(tmp_path):
+    """K hypotheses change netV's output size: the SavedModel, TFLite and ONNX still give
+    one view [N, 6], the best-scored hypothesis', at the Keras model's values (the
+    parity each card records)."""
+    import json
+    import os
+
+    from tests.test_evaluate import run
+    from tfsym3d.checkpoints import checkpoint_dir, config_path, make_checkpoint
+
+    cfg = load_config("tiny", {"view_hypotheses": 3, "lam_view_flip": 0.05,
+                               "lam_view_cycle": 1.0, "depth_prior_steps": 10})
+    model = build(Unsup3D(cfg))
+    run_dir = tmp_path / "run"
+    os.makedirs(checkpoint_dir(run_dir))
+    cfg.save(config_path(run_dir))
+    make_checkpoint(model).save(os.path.join(checkpoint_dir(run_dir), "ckpt"))
+    out = tmp_path / "export"
+    assert run(["tfsym3d", "export", f"--checkpoint={run_dir}", f"--out={out}",
+                "--formats=saved_model,tflite,onnx"]) == 0
+    for card in ("saved_model/tfsym3d/model_card.json", "tflite/tfsym3d_fp32.card.json",
+                 "onnx/tfsym3d.card.json"):
+        c = json.loads((out / card).read_text())
+        assert c["outputs"]["view"]["shape"] == "[N,6]"
+        assert c["parity"]["max_abs_diff"]["view"] < 1e-4, (card, c["parity"])
+        assert any("3 views, one per yaw bin" in n for n in c["notes"])

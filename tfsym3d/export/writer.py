@@ -297,7 +297,10 @@ def _card(model, fmt, quantization, checkpoint, path, reference, probe, notes=()
         "parity": {"reference": "the Keras model in float32", "images": len(probe),
                    "inputs": "synthetic faces (tfsym3d synth generator, seed 2)",
                    "max_abs_diff": parity},
-        "notes": list(notes),
+        "notes": list(notes) + ([
+            f"netV predicts {cfg.view_hypotheses} views, one per yaw bin, and a score for "
+            "each (its predicted reconstruction loss); `view` is the lowest-scored one's"]
+            if cfg.view_hypotheses > 1 else []),
         "versions": {"tfsym3d": __version__, "tensorflow": tf.__version__},
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
