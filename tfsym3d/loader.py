@@ -6,7 +6,9 @@
     model = load_model("pretrained_celeba/checkpoint030.pth") # the authors' (converted)
 
 reconstruct, evaluate, export, `train --init`, mobile_demo/build.sh and the Python API
-all load through here, so each takes every kind. An authors' `.pth` is converted in
+all load through here, so each takes every kind, and the names of the authors'
+published models (`celeba`, `synface`, `cat`, `syncar`: tfsym3d.pretrained, downloaded
+and converted on first use, then read from the cache). An authors' `.pth` is converted in
 memory (tfsym3d.official): its config is `config` when given, else the preset that the
 authors' own folder names name (`pretrained_NAME/`, `results/NAME/`), else the one its
 networks' shapes fit (with a confidence network: celeba, without: syncar); never a
@@ -16,11 +18,15 @@ last one by name, as their trainer picks it.
 
 import os
 
-from tfsym3d import checkpoints, official
+from tfsym3d import checkpoints, official, pretrained
 
 
-def _pth_of(path):
-    """path, or the last .pth of a folder of them that is not a run directory."""
+def _pth_of(path, log=None):
+    """path; a published model's name (tfsym3d.pretrained.MODELS, where no file or folder
+    of that name is here): its cached run directory, fetched on first use; or the last
+    .pth of a folder of them that is not a run directory."""
+    if path in pretrained.MODELS and not os.path.exists(path):
+        return pretrained.fetch(path, log)
     if os.path.isdir(path) and not os.path.isfile(checkpoints.config_path(path)):
         found = sorted(f for f in os.listdir(path) if f.endswith(".pth"))
         if found:
@@ -42,7 +48,7 @@ def load_model(source, config=None, log=None, **overrides):
     Raises FileNotFoundError or ValueError (official.ConversionError for a `.pth` that
     does not fit) naming the path.
     """
-    path = _pth_of(os.fspath(source))
+    path = _pth_of(os.fspath(source), log)
     if path.endswith(".pth"):
         model, _, config_file, why = official.convert(path, config, overrides or None)
         if log is not None:

@@ -1,0 +1,134 @@
+"""The published models by name (tfsym3d.pretrained, issue 51), with no network: a
+server on 127.0.0.1 serves zips built from the authors'-format fixture in their layout."""
+
+import http.server
+import io
+import os
+import socket
+import threading
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from tests.test_evaluate import run
+from tfsym3d import official, pretrained
+
+PTH = os.path.join(os.path.dirname(__file__), "fixtures", "official", "trainer_zip.pth")
+
+
+def _zip(members):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def server():
+    """Routes: /good (the zip), /html (an error page), /cut (the zip cut in half),
+    /empty (a zip without the checkpoint), /stall (sends nothing for 5 s)."""
+    good = _zip({"pretrained_celeba/checkpoint030.pth": open(PTH, "rb").read()})
+    bodies = {"good": good, "html": b"<html><body>404 Not Found</body></html>",
+              "cut": good[:len(good) // 2],
+              "empty": _zip({"pretrained_celeba/readme.txt": b"no checkpoint"})}
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            route = self.path.strip("/").split("/")[0]
+            requests.append(self.path)
+            if route == "stall":
+                time.sleep(5)
+                return
+            body = bodies[route]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(good) if route == "cut" else len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", requests
+    httpd.shutdown()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFSYM3D_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TFSYM3D_DOWNLOAD_TIMEOUT", "1")
+    return tmp_path / "home"
+
+
+def test_a_name_downloads_converts_and_caches_once(server, cache, monkeypatch, tmp_path,
+                                                   capsys):
+    from PIL import Image
+
+    from tfsym3d.loader import load_model
+
+    base, requests = server
+    monkeypatch.setenv("TFSYM3D_PRETRAINED_URL", f"{base}/good")
+    before = len(requests)
+    Image.new("RGB", (80, 64), (160, 120, 100)).save(tmp_path / "photo.jpg")
+    out = tmp_path / "out"
+    assert run(["tfsym3d", "reconstruct", "--checkpoint=celeba", f"--out={out}",
+                "--gifs=false", "--mesh=false", str(tmp_path / "photo.jpg")]) == 0
+    assert len(requests) == before + 1 and "cached in" in capsys.readouterr().err
+    assert pretrained.is_cached("celeba")
+    # The same as converting the file by hand with the celeba preset.
+    by_hand = official.convert(PTH, os.path.join(official.CONFIG_DIR, "celeba.yaml"))[0]
+    x = np.random.default_rng(0).random((2, 64, 64, 3)).astype(np.float32)
+    named = load_model("celeba")
+    for key in ("canon_depth", "canon_albedo", "view"):
+        np.testing.assert_allclose(named(x)[key].numpy(), by_hand(x)[key].numpy(), atol=1e-5)
+    assert named.cfg.to_dict() == by_hand.cfg.to_dict()
+    assert len(requests) == before + 1  # the second use reads the cache
+    assert run(["tfsym3d", "pretrained", "--list"]) == 0
+    assert "celeba   " + str(cache / "pretrained" / "celeba") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("route, says", [("html", "not a zip file"), ("cut", "closed after"),
+                                         ("empty", "has no pretrained_celeba/checkpoint030"),
+                                         ("stall", "cannot download"),
+                                         ("refused", "cannot download")])
+def test_a_bad_download_is_one_line_and_caches_nothing(server, cache, monkeypatch, capsys,
+                                                       route, says):
+    base, _ = server
+    if route == "refused":  # a port nobody listens on
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{s.getsockname()[1]}"
+        s.close()
+    monkeypatch.setenv("TFSYM3D_PRETRAINED_URL", f"{base}/{route}")
+    assert run(["tfsym3d", "pretrained", "celeba"]) == 1
+    err = [line for line in capsys.readouterr().err.strip().splitlines()
+           if not line.endswith("MiB)")]  # progress lines aside
+    assert len(err) == 1 and says in err[0] and "by hand" in err[0], err
+    assert f"{base}/{route}/pretrained_celeba.zip" in err[0]
+    assert not pretrained.is_cached("celeba")
+    assert [f for f in os.listdir(cache / "pretrained") if not f.endswith(".lock")] == []
+
+
+def test_two_at_once_download_once(server, cache, monkeypatch):
+    base, requests = server
+    monkeypatch.setenv("TFSYM3D_PRETRAINED_URL", f"{base}/good")
+    before = len(requests)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(pretrained.fetch("celeba")))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert got == [str(cache / "pretrained" / "celeba")] * 2
+    assert len(requests) == before + 1
+
+
+def test_an_unknown_name_is_named():
+    with pytest.raises(pretrained.PretrainedError, match="not a published model"):
+        pretrained.fetch("dogs")
