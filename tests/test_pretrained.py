@@ -132,3 +132,37 @@ def test_two_at_once_download_once(server, cache, monkeypatch):
 def test_an_unknown_name_is_named():
     with pytest.raises(pretrained.PretrainedError, match="not a published model"):
         pretrained.fetch("dogs")
+
+
+def test_vgg16_weights_are_downloaded_where_the_config_points(tmp_path, monkeypatch):
+    """Keras' VGG16 (no top) fetched into the configured path when absent: here from a
+    local server holding a fixture .h5 of a random VGG16; offline, one line."""
+    from tfsym3d import losses
+
+    served = tmp_path / "served"
+    served.mkdir()
+    # The fixture's VGG16 as Keras' legacy .h5 (convert-official --vgg16).
+    vgg16_pth = os.path.join(os.path.dirname(PTH), "vgg16_zip.pth")
+    official.convert_vgg16(vgg16_pth, str(served / losses.VGG16_NOTOP))
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+        *a, directory=str(served), **k)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        target = tmp_path / "models" / losses.VGG16_NOTOP
+        monkeypatch.setenv("TFSYM3D_VGG16_URL",
+                           f"http://127.0.0.1:{httpd.server_address[1]}/{losses.VGG16_NOTOP}")
+        loss = losses.PerceptualLoss(64, str(target))
+        assert target.is_file()
+        want = official.vgg16_arrays(vgg16_pth)["block3_conv3"][0]
+        got = loss.features.get_layer("block3_conv3").get_weights()[0]
+        np.testing.assert_array_equal(got, want)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    monkeypatch.setenv("TFSYM3D_DOWNLOAD_TIMEOUT", "2")
+    monkeypatch.setenv("TFSYM3D_VGG16_URL", f"http://127.0.0.1:{httpd.server_address[1]}/x")
+    other = tmp_path / "offline" / losses.VGG16_NOTOP
+    with pytest.raises(FileNotFoundError, match="cannot download .*lam_perc=0"):
+        losses.PerceptualLoss(64, str(other))
+    assert not other.exists()

@@ -101,6 +101,43 @@ def depth_smoothness(canon_depth, min_depth, max_depth, order=1):
             tf.reduce_mean(tf.abs(diff(canon_depth, 2)))) / scale
 
 
+# Keras' ImageNet VGG16 without the top: the file name keras.applications.VGG16 caches
+# it under, and where it comes from (TFSYM3D_VGG16_URL overrides the address, for
+# mirrors and tests; TFSYM3D_VGG16_HASH its md5, none then unless given).
+VGG16_NOTOP = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+VGG16_NOTOP_MD5 = "6d6bbae143d832006294945121d1f1fc"
+
+
+def download_vgg16(path):
+    """Downloads Keras' VGG16 weights (no top) to path with keras.utils.get_file
+    (checked against their md5). FileNotFoundError in one line, naming the address and
+    what to do by hand, when it cannot."""
+    from keras.src.applications.vgg16 import WEIGHTS_PATH_NO_TOP
+
+    url = os.environ.get("TFSYM3D_VGG16_URL") or WEIGHTS_PATH_NO_TOP
+    md5 = os.environ.get("TFSYM3D_VGG16_HASH") if os.environ.get("TFSYM3D_VGG16_URL") \
+        else VGG16_NOTOP_MD5
+    import socket
+
+    folder = os.path.dirname(os.path.abspath(path))
+    # get_file has no timeout of its own: a stalled server would hang training forever.
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(float(os.environ.get("TFSYM3D_DOWNLOAD_TIMEOUT") or 60))
+    try:
+        got = keras.utils.get_file(os.path.basename(path), url, file_hash=md5 or None,
+                                   cache_dir=os.path.dirname(folder),
+                                   cache_subdir=os.path.basename(folder))
+    except Exception as err:  # URLError, HTTPError, a hash mismatch: all one line
+        raise FileNotFoundError(
+            f"VGG16 weights: cannot download {url} ({str(err).splitlines()[0]}); fetch "
+            f"it by hand to {path}, or train without the perceptual loss with "
+            "--set=lam_perc=0") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+    if os.path.abspath(got) != os.path.abspath(path):
+        os.replace(got, path)
+
+
 class PerceptualLoss:
     """Gaussian negative log-likelihood of VGG16 relu3_3 feature differences.
 
@@ -128,6 +165,8 @@ class PerceptualLoss:
     def __init__(self, image_size=64, weights=None, preprocess="caffe", dtype="float32"):
         if weights != "random":
             weights = os.path.expanduser(weights or "")
+            if not os.path.isfile(weights) and os.path.basename(weights) == VGG16_NOTOP:
+                download_vgg16(weights)
             if not os.path.isfile(weights):
                 raise FileNotFoundError(
                     f"VGG16 weights not found at {weights or '(vgg16_weights unset)'}: the "
