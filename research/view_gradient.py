@@ -48,7 +48,7 @@ def main():
     canon = np.where(mask[..., None], np.clip(albedo * shade[..., None], 0, 1), bg)
     canon = (canon * 2 - 1).astype(np.float32)
     x = (images * 2 - 1).astype(np.float32)
-    scale = views.view_scale(60.0, 0.1, 0.0)
+    scale = views.view_scale(60.0, 0.1, 0.0)  # numpy [6]
     ranges = [float(np.abs(p[k]).max()) for k in ("pitch", "yaw", "roll")]
     keras.utils.set_random_seed(0)
     net = Encoder(6, 16, s)

@@ -18,6 +18,7 @@ x, y, z in camera units (tfsym3d.renderer.camera).
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
 # A horizontal mirror of the image negates yaw, roll and the x translation.
@@ -25,12 +26,14 @@ MIRROR = (1.0, -1.0, -1.0, -1.0, 1.0, 1.0)
 
 
 def view_scale(rotation_range, xy_range, z_range):
-    """The largest value of each view component: [6] (radians, camera units).
+    """The largest value of each view component: a numpy float32 [6] (radians, camera
+    units), so that graphs embed it as a constant (an eager tensor kept on the model
+    would be captured as an input, which the ONNX export cannot feed).
 
     Args: rotation_range in degrees (+-), xy_range and z_range in camera units (+-).
     """
     r = math.radians(rotation_range)
-    return tf.constant([r, r, r, xy_range, xy_range, z_range], tf.float32)
+    return np.array([r, r, r, xy_range, xy_range, z_range], np.float32)
 
 
 def mirror_view(view):
