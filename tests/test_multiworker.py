@@ -195,7 +195,8 @@ def test_two_workers_match_one_process_on_the_same_global_batches(tmp_path, reco
     assert first_line(texts[0]) == ("strategy: MultiWorkerMirroredStrategy, 2 worker(s), "
                                     "this is worker 0 (chief), 2 replica(s) in sync")
     assert first_line(texts[1]).endswith("this is worker 1, 2 replica(s) in sync")
-    assert sorted(os.listdir(run_dir)) == ["checkpoints", "config.yaml", "logs"]
+    # Only the chief writes the run directory (and holds its training lock).
+    assert sorted(os.listdir(run_dir)) == [".train.lock", "checkpoints", "config.yaml", "logs"]
     assert os.path.exists(run_dir / "checkpoints" / "ckpt-3.index")
     multi = epoch_losses(run_dir / "logs" / "train")
 
