@@ -16,7 +16,6 @@ angles in radians. Inside the model, images are in [-1, 1] (the networks' range)
 dicts of `factors` and `decompose` are internal and keep that range.
 """
 
-
 import keras
 import tensorflow as tf
 
@@ -135,7 +134,8 @@ class Unsup3D(keras.Model):
           A dict: input_im [B,H,W,3] in [-1,1]; canon_depth_raw [B,H,W]; canon_depth
           [B,H,W] (camera units, border columns fixed); depth_sm (scalar); canon_albedo
           [B,H,W,3] in [-1,1]; canon_light_a, canon_light_b [B,1]; canon_light_d [B,3]
-          (unit); view [B,6] (radians, camera units); conf_sigma_l1 [B,H,W,2] and
+          (unit); view [B,6] (radians, camera units) and the rest of `views_of`;
+          conf_sigma_l1 [B,H,W,2] and
           conf_sigma_percl [B,H/4,W/4,2] (absent without netC).
         """
         cfg = self.cfg
@@ -213,7 +213,9 @@ class Unsup3D(keras.Model):
           (recon_render masked by recon_mask, as the losses see it); recon_mask [2B,H,W]
           (plain and flipped both seen); conf_sigma_l1 [B,H,W,2] and conf_sigma_percl
           [B,H/4,W/4,2] (absent without netC); depth_sm (scalar). recon_normal: see
-          public_outputs.
+          public_outputs. While training with the view's own signals also
+          view_hyps_of_flip [B,K,6] (lam_view_flip) and view_cycle_target [n,6],
+          view_cycle_pred [n,K,6] (lam_view_cycle; see view_cycle).
         """
         cfg = self.cfg
         out = self.factors(images, training)
