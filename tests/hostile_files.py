@@ -2,6 +2,11 @@
 they expand to (tests/test_faults.py and scripts/probe_faults.py use them).
 
     big_png(path, width, height)      a valid all-black RGB PNG, e.g. 20000x20000 in ~1 MB
+                                      (orientation=6: with an eXIf chunk turning it;
+                                      grey16=True: 16-bit grey, as depth maps are)
+    lying_jpeg(path, width, height)   a 96x80 JPEG whose header declares width x height
+    many_frames_gif(path, n, side)    an animated GIF of n side x side frames, in ~n*side/8 B
+    pickle_bomb_pth(path, n)          a zip checkpoint whose pickle inflates to n bytes
     zip_bomb_pth(path, source, n)     a PyTorch zip checkpoint whose first storage entry
                                       inflates by n zero bytes
     stride_zero_pth(path)             a PyTorch zip checkpoint whose one tensor is a
@@ -21,20 +26,65 @@ def _png_chunk(kind, data):
     return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
 
-def big_png(path, width, height):
-    """Writes a black 8-bit RGB PNG of width x height, streaming its rows through zlib."""
-    row = b"\x00" * (1 + 3 * width)  # filter byte 0, then RGB zeros
+def big_png(path, width, height, orientation=None, grey16=False):
+    """Writes a black PNG of width x height (8-bit RGB, or 16-bit grey), streaming its
+    rows through zlib; with an eXIf chunk holding EXIF `orientation` when given."""
+    depth, colour, sample = (16, 0, 2) if grey16 else (8, 2, 3)
+    row = b"\x00" * (1 + sample * width)  # filter byte 0, then zeros
     rows_per_chunk = max(1, CHUNK // len(row))
     compressor = zlib.compressobj(9)
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n")
-        f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)))
+        f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour,
+                                                0, 0, 0)))
+        if orientation is not None:  # big-endian TIFF: one IFD0 entry, tag 0x0112 SHORT
+            f.write(_png_chunk(b"eXIf", b"MM\x00*" + struct.pack(">IHHHIHHI", 8, 1, 0x0112,
+                                                                 3, 1, orientation, 0, 0)))
         for start in range(0, height, rows_per_chunk):
             data = compressor.compress(row * min(rows_per_chunk, height - start))
             if data:
                 f.write(_png_chunk(b"IDAT", data))
         f.write(_png_chunk(b"IDAT", compressor.flush()))
         f.write(_png_chunk(b"IEND", b""))
+
+
+def lying_jpeg(path, width, height):
+    """A 96x80 baseline JPEG (Pillow's) whose SOF0 header says width x height."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 80), (120, 90, 60)).save(buffer, "JPEG", quality=90)
+    data = bytearray(buffer.getvalue())
+    sof = data.index(b"\xff\xc0")  # marker, length (2), precision (1), height, width
+    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+
+
+def many_frames_gif(path, frames, side):
+    """An animated GIF of `frames` frames of side x side pixels, each all colour 0 (one
+    frame's LZW stream repeated: a few bytes per 64 pixels)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("P", (side, side), 0).save(buffer, "GIF")
+    one = buffer.getvalue()
+    start = 13 + (3 * 2 ** ((one[10] & 7) + 1) if one[10] & 0x80 else 0)
+    while one[start] == 0x21:  # extensions before the image: label, then sub-blocks
+        start += 2
+        while one[start]:
+            start += one[start] + 1
+        start += 1
+    assert one[start] == 0x2C and one[-1] == 0x3B
+    with open(path, "wb") as f:
+        f.write(one[:start].replace(b"GIF87a", b"GIF89a"))
+        for _ in range(frames):
+            f.write(one[start:-1])
+        f.write(b"\x3b")
 
 
 def zip_bomb_pth(path, source, extra_bytes):
@@ -107,6 +157,21 @@ def shared_pth(path, levels=40):
     for _ in range(levels):
         pickled += b"q\x00(h\x00h\x00l"  # BINPUT 0; MARK; BINGET 0 twice; LIST
     _zip_pth(path, pickled + b".")
+
+
+def pickle_bomb_pth(path, inflated):
+    """A zip checkpoint whose data.pkl inflates to `inflated` bytes: one string of
+    spaces (deflated ~1000 to 1), streamed."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("archive/data.pkl", "w", force_zip64=inflated > 2 ** 31) as entry:
+            length = inflated - 10
+            entry.write(b"\x80\x02X" + struct.pack("<I", length))
+            left = length
+            while left > 0:
+                entry.write(b" " * min(left, CHUNK))
+                left -= CHUNK
+            entry.write(b"q\x00.")
+        archive.writestr("archive/version", "3\n")
 
 
 def _zip_pth(path, pickled, storage=None):

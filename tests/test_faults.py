@@ -297,6 +297,50 @@ def test_small_files_that_decode_to_gigabytes_stay_under_2_gib(model_run, export
         assert not (tmp_path / path.stem).exists()
 
 
+@pytest.mark.slow
+def test_photos_frames_and_depth_maps_that_decode_big_stay_under_2_gib(model_run, exported,
+                                                                      tmp_path):
+    """Issue 49's image cases, each in a process of its own: a 49 Mpx phone photo turned
+    by EXIF is reconstructed; a JPEG whose header claims 7000x7000 is corrupt; a GIF of
+    2500 660x660 frames is refused by serving_bytes; a 13300x13300 depth map is named
+    and skipped by evaluate. Each under 2 GiB."""
+    from tfsym3d.data.synth import generate
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    hostile_files.big_png(photos / "phone.png", 8064, 6048, orientation=6)
+    hostile_files.lying_jpeg(photos / "lie.jpg", 7000, 7000)
+    rc, err, peak = _peak_run([BIN, "reconstruct", f"--checkpoint={model_run}",
+                               f"--out={tmp_path / 'out'}", "--nomesh", "--nogifs",
+                               str(photos)])
+    assert rc == 1 and "Traceback" not in err, err
+    assert f"{photos / 'lie.jpg'}: corrupt JPEG: its header declares 7000x7000" in err
+    assert (tmp_path / "out" / "phone" / "albedo.png").is_file()
+    assert peak < PEAK_LIMIT, peak
+
+    gif = tmp_path / "frames.gif"
+    hostile_files.many_frames_gif(gif, 2500, 660)
+    code = ("import sys, tensorflow as tf\n"
+            f"m = tf.saved_model.load({str(exported / 'saved_model' / 'tfsym3d' / '1')!r})\n"
+            "try:\n"
+            f"    m.signatures['serving_bytes'](image_bytes=tf.constant([open({str(gif)!r}, "
+            "'rb').read()]))\n"
+            "except tf.errors.InvalidArgumentError as err:\n"
+            "    sys.exit(err.message)\n")
+    rc, err, peak = _peak_run([sys.executable, "-c", code])
+    assert rc == 1 and "frames counted together" in err, err
+    assert peak < PEAK_LIMIT, peak
+
+    generate(str(tmp_path / "data"), 20, image_size=64, seed=0)
+    depth = sorted((tmp_path / "data" / "test" / "depth").iterdir())[0]
+    hostile_files.big_png(depth, 13300, 13300, grey16=True)
+    rc, err, peak = _peak_run([BIN, "evaluate", f"--checkpoint={model_run}",
+                               f"--data={tmp_path / 'data'}"])
+    assert "Traceback" not in err and f"skipping {depth}" in err, err
+    assert "13300x13300 is 176,890,000 pixels, over the limit" in err
+    assert peak < PEAK_LIMIT, peak
+
+
 # A really full disk: a tmpfs of a few megabytes in a user and mount namespace.
 
 def _on_small_disk(tmp_path, size, shell):

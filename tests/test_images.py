@@ -155,3 +155,101 @@ def test_a_paired_split_read_as_images_leaves_out_its_depth_maps(tmp_path):
     assert len(calibration_images(str(tmp_path / "train"), 32)) == 16
     batches = list(image_dataset(str(tmp_path), "train", image_size=32, batch_size=32))
     assert sum(int(b.shape[0]) for b in batches) == 16
+
+
+# Memory at the door: samples before floats, headers that lie, frames counted.
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_orientation_turns_as_pillows_exif_transpose(orientation):
+    from PIL import ImageOps
+
+    data = _encoded(_photo(30, 40), "PNG", exif=_exif(orientation))
+    want = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+    samples = images.read_samples(io.BytesIO(data))
+    assert samples.dtype == np.uint8
+    np.testing.assert_array_equal(samples, want)
+    np.testing.assert_array_equal(images.read(io.BytesIO(data)), want / np.float32(255))
+
+
+@pytest.mark.parametrize("kind", ["rgb", "grey16"])
+def test_samples_resize_as_their_floats_do(kind):
+    """uint8 and 16-bit grey samples are resized as they are and then scaled: the same
+    model input as resizing read()'s floats, within 2e-7, and the same crop either way."""
+    if kind == "rgb":
+        data = _encoded(_photo(90, 70), "PNG")
+    else:
+        grey = (np.arange(90 * 70).reshape(90, 70) * 10).astype(np.uint16)
+        data = _encoded(grey, "PNG")
+    samples = images.read_samples(io.BytesIO(data))
+    assert samples.dtype == (np.uint8 if kind == "rgb" else np.uint16)
+    floats = images.read(io.BytesIO(data))
+    for crop in (None, 50, [-5, 10, 60, 60]):
+        got = images.prepare(samples, S, crop)
+        want = images.prepare(floats, S, crop)
+        assert got.shape == want.shape == (S, S, 3)
+        assert np.abs(got - want).max() < 2e-7, crop
+        np.testing.assert_array_equal(images.cropped(samples, crop), images.cropped(floats, crop))
+
+
+def test_a_jpeg_header_that_lies_about_its_size_is_corrupt(tmp_path):
+    """A 96x80 JPEG whose header says 7000x7000 (libjpeg would fill 49 Mpx with grey):
+    refused by the reader and the serving graph, before decoding; a blank progressive
+    JPEG, the most pixels per byte Pillow writes (~170), is read."""
+    from tests import hostile_files
+
+    path = tmp_path / "lie.jpg"
+    hostile_files.lying_jpeg(path, 7000, 7000)
+    with pytest.raises(images.InputError, match="corrupt JPEG: its header declares "
+                                                "7000x7000 pixels, more than its"):
+        images.read(str(path))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="corrupt JPEG"):
+        tf.function(images.decode)(tf.constant(path.read_bytes()))
+    blank = _encoded(np.full((1500, 2000, 3), 128, np.uint8), "JPEG", progressive=True)
+    assert 2000 * 1500 / len(blank) > 100
+    assert images.read(io.BytesIO(blank)).shape == (1500, 2000, 3)
+    assert images.decode(tf.constant(blank)).shape == (1500, 2000, 3)
+
+
+def test_a_gifs_frames_are_counted_against_the_limit(monkeypatch):
+    """TensorFlow's GIF decoder holds every frame, so the serving graph counts them from
+    the blocks (Pillow's n_frames the reference) and refuses frames x size over the
+    limit."""
+    from tests import hostile_files
+
+    rng = np.random.default_rng(0)
+    frames = [Image.fromarray(rng.integers(0, 255, (40, 50, 3), np.uint8)) for _ in range(7)]
+    buffer = io.BytesIO()  # local colour tables, graphic control and loop extensions
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=50,
+                   loop=0, comment=b"x" * 300)
+    animated = buffer.getvalue()
+    assert Image.open(io.BytesIO(animated)).n_frames == 7
+    count = tf.function(images.gif_frames)
+    assert int(count(tf.constant(animated))) == 7
+    assert int(count(tf.constant(_encoded(_photo(20, 30), "GIF")))) == 1
+
+    monkeypatch.setattr(images, "MAX_PIXELS", 10 ** 6)
+    for n, refused in ((99, False), (101, True)):
+        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"frames{os.getpid()}.gif")
+        hostile_files.many_frames_gif(path, n, 100)
+        data = open(path, "rb").read()
+        os.remove(path)
+        assert int(count(tf.constant(data))) == n
+        if refused:
+            with pytest.raises(tf.errors.InvalidArgumentError, match="frames counted"):
+                tf.function(images.decode)(tf.constant(data))
+        else:
+            assert tf.function(images.decode)(tf.constant(data)).shape == (100, 100, 3)
+
+
+def test_a_depth_map_is_checked_before_it_is_decoded(tmp_path, monkeypatch):
+    from tfsym3d.io.depth import read_depth_png
+
+    path = tmp_path / "depth.png"
+    Image.fromarray(np.full((30, 40), 30000, np.uint16)).save(path)
+    assert read_depth_png(str(path), (30, 40)).shape == (30, 40)
+    with pytest.raises(images.InputError, match="depth map 40x30 does not match its image "
+                                                "20x20"):
+        read_depth_png(str(path), (20, 20))
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
+    with pytest.raises(images.InputError, match="depth map 40x30 is 1,200 pixels, over"):
+        read_depth_png(str(path))

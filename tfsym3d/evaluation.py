@@ -28,7 +28,7 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
     import tensorflow as tf
 
     from tfsym3d import metrics
-    from tfsym3d.data.folder import pair_stem, paired_files, read_pair, split_dir
+    from tfsym3d.data.folder import pair_problem, pair_stem, paired_files, read_pair, split_dir
     from tfsym3d.io.images import resize
     from tfsym3d.renderer import Renderer
 
@@ -51,9 +51,9 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
             im, d = read_pair(image_path, depth_path, cfg.crop, *gt_range)
             im, d = resize(im, s).numpy(), resize(d[..., None], s, None).numpy()[..., 0]
         except Exception as err:  # noqa: BLE001 - any decoding failure skips the file
-            skipped.append((image_path, f"{type(err).__name__}: {err}"))
-            print(f"tfsym3d evaluate: skipping {image_path}: {type(err).__name__}: {err}",
-                  file=sys.stderr)
+            path, reason = pair_problem(err, image_path, depth_path)
+            skipped.append((path, reason))
+            print(f"tfsym3d evaluate: skipping {path}: {reason}", file=sys.stderr)
             continue
         names.append(pair_stem(image_path))
         images.append(im)

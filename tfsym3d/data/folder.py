@@ -57,18 +57,31 @@ class SkipCounter:
         return out
 
 
+class DepthError(images.InputError):
+    """A ground-truth depth map that cannot be used (its image is fine)."""
+
+
+def pair_problem(err, image_path, depth_path):
+    """(the file at fault, the reason in one line) of read_pair's exception."""
+    path = depth_path if isinstance(err, DepthError) else image_path
+    return path, (str(err) if isinstance(err, images.InputError)
+                  else f"{type(err).__name__}: {err}")
+
+
 def read_pair(image_source, depth_source, crop, min_depth, max_depth):
     """An image and its ground-truth depth, read and cropped alike (not yet resized):
     (image [h, w, 3] in [0, 1], depth [h, w] in camera units). The sources are paths or
-    file objects; raises on failure (InputError when the two sizes differ)."""
-    image = images.read(image_source)
-    p = read_depth_png(depth_source)
-    if p.shape != image.shape[:2]:
-        raise images.InputError(f"depth map {p.shape[1]}x{p.shape[0]} does not match its "
-                                f"image {image.shape[1]}x{image.shape[0]}")
+    file objects; raises on failure: DepthError where the depth map is at fault (its
+    size differs from the image's, checked before decoding, or it cannot be read)."""
+    image = images.read_samples(image_source)
+    try:
+        p = read_depth_png(depth_source, image.shape[:2])
+    except Exception as err:  # noqa: BLE001 - whatever Pillow raises for a bad file
+        raise DepthError(str(err) if isinstance(err, images.InputError)
+                         else f"{type(err).__name__}: {err}") from err
     box = images.crop_box(image.shape[0], image.shape[1], crop)
     depth = unit_to_depth(images.crop(p, box), min_depth, max_depth)
-    return (np.ascontiguousarray(images.crop(image, box), np.float32),
+    return (np.ascontiguousarray(images.to_float(images.crop(image, box))),
             np.ascontiguousarray(depth, np.float32))
 
 
@@ -115,7 +128,7 @@ def image_dataset(root, split, image_size=64, crop=None, batch_size=64, training
 
     def decode(name, blob):
         try:
-            return images.cropped(images.read(_opened(name, blob)), crop), True
+            return images.cropped(images.read_samples(_opened(name, blob)), crop), True
         except Exception as err:  # noqa: BLE001 - any unreadable file is skipped
             counter.skip(name.decode(), f"{type(err).__name__}: {err}")
             return np.zeros((1, 1, 3), np.float32), False
@@ -144,8 +157,8 @@ def paired_dataset(root, split, image_size=64, crop=None, batch_size=64, trainin
         try:
             return (*read_pair(_opened(image_name, image_blob), _opened(depth_name, depth_blob),
                                crop, min_depth, max_depth), True)
-        except Exception as err:  # noqa: BLE001
-            counter.skip(image_name.decode(), f"{type(err).__name__}: {err}")
+        except Exception as err:  # noqa: BLE001 - any unreadable pair is skipped
+            counter.skip(*pair_problem(err, image_name.decode(), depth_name.decode()))
             return np.zeros((1, 1, 3), np.float32), np.ones((1, 1), np.float32), False
 
     def load(*item):

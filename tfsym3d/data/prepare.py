@@ -46,8 +46,9 @@ def square_box(points, scale=1.0):
 
 
 def save_crop(crop, out_path, size):
-    """Resizes a crop [h, w, 3] in [0, 1] to size x size (tfsym3d.io.images.resize, as
-    every reader does) and writes it as an 8-bit PNG."""
+    """Resizes a crop [h, w, 3] (in [0, 1], or samples as read_samples reads them) to
+    size x size (tfsym3d.io.images.resize, as every reader does) and writes it as an
+    8-bit PNG."""
     from tfsym3d.io.images import resize, to_uint8
 
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
@@ -117,12 +118,13 @@ def split_of(pixel_hash, seed, fractions):
 
 
 def pixel_hash(image):
-    """sha256 of a read photo's 8-bit pixels and shape (duplicates: the same hash)."""
+    """sha256 of a read photo's 8-bit pixels and shape (duplicates: the same hash); the
+    photo as read or read_samples reads it."""
     import hashlib
 
-    from tfsym3d.io.images import to_uint8
+    from tfsym3d.io.images import to_float, to_uint8
 
-    pixels = to_uint8(image)
+    pixels = image if image.dtype == np.uint8 else to_uint8(to_float(image))
     return hashlib.sha256(str(pixels.shape).encode() + pixels.tobytes()).hexdigest()
 
 
@@ -185,7 +187,7 @@ def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0
         if rel in photos:
             continue  # taken on an earlier run
         try:
-            image = image_io.read(path)
+            image = image_io.read_samples(path)
         except image_io.InputError as err:
             fail(path, err)
             counts["unreadable"] += 1

@@ -12,11 +12,13 @@ folder (set data_dir to OUT): the records are decoded by the same code as files,
 with several workers each reads its own shards (tf.data's AutoShardPolicy.FILE), so
 --shards should be at least the number of workers (a multiple of it balances them).
 
-A shard whose last record is cut short (a copy that did not finish) is named, skipped and
-counted when a pipeline opens the folder.
+A shard whose last record is cut short (a copy that did not finish) or whose data fails
+its checksum (a damaged disk or copy) is named, skipped and counted when a pipeline opens
+the folder: every shard is read through once then.
 """
 
 import os
+import re
 import shutil
 import struct
 import sys
@@ -36,11 +38,30 @@ def shard_files(folder):
 
 
 def count_records(path):
-    """Records in a TFRecord file, walking the length headers (the payloads are skipped).
+    """Records in a TFRecord file, each checked.
 
     Each record is a little-endian uint64 length, a 4-byte CRC of it, the data and a
     4-byte CRC of the data. Raises ValueError naming the file when a record runs past the
-    end of the file (a truncated shard)."""
+    end of the file (a truncated shard: the length headers walked first) or a checksum
+    does not match (TensorFlow's reader, which checks both, read through once)."""
+    count = _walk_lengths(path)
+    import tensorflow as tf
+
+    try:
+        read = int(tf.data.TFRecordDataset(path).reduce(
+            tf.constant(0, tf.int64), lambda n, _: n + 1))
+    except tf.errors.DataLossError as err:
+        at = re.search(r"corrupted record at (\d+)", err.message or "")
+        where = f"at byte {at.group(1)}" if at else "somewhere"
+        raise ValueError(f"{path}: damaged: a record's checksum fails {where}") from err
+    if read != count:
+        raise ValueError(f"{path}: damaged: {read} records readable of {count}")
+    return count
+
+
+def _walk_lengths(path):
+    """Records in a TFRecord file by its length headers (payloads skipped); ValueError
+    naming the file when one runs past its end."""
     size = os.path.getsize(path)
     position, count = 0, 0
     with open(path, "rb") as f:

@@ -7,6 +7,8 @@ camera units.
 
 import numpy as np
 
+from tfsym3d.io import images
+
 
 def depth_to_unit(depth, min_depth, max_depth):
     """Depth [...] -> p in [0, 1], 1 at min_depth (near), 0 at max_depth and beyond."""
@@ -34,12 +36,18 @@ def depth_png16(depth, min_depth, max_depth, foreground=None):
     return values.astype(np.uint16)
 
 
-def read_depth_png(path):
+def read_depth_png(path, shape=None):
     """Reads a depth PNG (a path or a file object, 16-bit or 8-bit) as p in [0, 1]:
-    float32 [H, W]. Raises on failure."""
-    from PIL import Image
-
-    with Image.open(path) as im:
+    float32 [H, W]. Raises on failure: InputError, before decoding, over the pixel limit
+    or when `shape` (H, W: its image's) is given and the header says another size."""
+    with images.open_image(path) as im:
+        w, h = im.size
+        if w * h > images.MAX_PIXELS:
+            raise images.InputError(f"depth map {w}x{h} is {w * h:,} pixels, over the "
+                                    f"limit of {images.MAX_PIXELS:,} (TFSYM3D_MAX_PIXELS)")
+        if shape is not None and (h, w) != tuple(shape):
+            raise images.InputError(f"depth map {w}x{h} does not match its image "
+                             f"{shape[1]}x{shape[0]}")
         arr = np.asarray(im, dtype=np.float32)
         scale = 65535.0 if (im.mode.startswith("I") or arr.max() > 255) else 255.0
     if arr.ndim == 3:

@@ -6,6 +6,8 @@ RGB) whichever of them it comes in by:
 
   read(path)            a file, with Pillow: EXIF orientation applied; grey, palette,
                         RGBA (alpha dropped), 16-bit grey (full precision) -> RGB [0, 1]
+  read_samples(path)    the same before the floats (uint8, or uint16 grey): crop first,
+                        then to_float, for a quarter of the memory
   decode(data)          the same for encoded bytes, in TensorFlow ops (the serving
                         graph): JPEG (libjpeg's accurate integer DCT, as Pillow), PNG,
                         BMP, GIF (first frame); EXIF orientation read from the bytes
@@ -47,7 +49,7 @@ class InputError(ValueError):
     """An image that cannot be used (the message is the one-line reason)."""
 
 
-def _open(path):
+def open_image(path):
     """PIL's Image.open under this module's pixel limit instead of PIL's: PIL's warning
     over 89e6 pixels is silenced, its refusal over twice that is said as ours, and its
     limit is raised to ours where TFSYM3D_MAX_PIXELS is larger."""
@@ -69,27 +71,33 @@ def _open(path):
                              "(TFSYM3D_MAX_PIXELS)") from err
 
 
-def read(path):
-    """Reads an image file (a path or a file object): float32 [H, W, 3] in [0, 1].
+def read_samples(path):
+    """Reads an image file (a path or a file object) as its stored samples, EXIF
+    orientation applied, not yet in floats: uint8 [H, W, 3] (grey, palette and RGBA made
+    RGB, alpha dropped), or uint16 [H, W, 1] for 16-bit grey. A quarter of read()'s
+    memory (a sixth for 16-bit grey): crop first, then to_float.
 
     Raises InputError with a one-line reason when it cannot be read."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     if isinstance(path, str | os.PathLike) and os.path.isfile(path) \
             and os.path.getsize(path) == 0:
         raise InputError("empty file")
     try:
-        with _open(path) as im:
+        with open_image(path) as im:
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise InputError(f"{w}x{h} is {w * h:,} pixels, over the limit of "
                                  f"{MAX_PIXELS:,} (TFSYM3D_MAX_PIXELS)")
-            im = ImageOps.exif_transpose(im)
+            if im.format == "JPEG":
+                _check_jpeg_size(w, h, _byte_size(path))
+            orientation = im.getexif().get(0x0112, 1)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im, dtype=np.float32) / 65535.0
-                arr = np.repeat(arr[..., None], 3, axis=2).clip(0.0, 1.0)
+                arr = np.asarray(im)
+                arr = np.clip(arr, 0, 65535).astype(np.uint16)[..., None] \
+                    if arr.dtype != np.uint16 else arr[..., None]
             else:
-                arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+                arr = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
     except InputError:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
@@ -97,7 +105,72 @@ def read(path):
         raise InputError(f"not a readable image ({type(err).__name__}: {reason})") from err
     if arr.shape[0] < 2 or arr.shape[1] < 2:
         raise InputError(f"image too small ({arr.shape[1]}x{arr.shape[0]})")
-    return arr
+    return oriented(arr, orientation)
+
+
+def read(path):
+    """Reads an image file (a path or a file object): float32 [H, W, 3] in [0, 1]
+    (read_samples, then to_float).
+
+    Raises InputError with a one-line reason when it cannot be read."""
+    return to_float(read_samples(path))
+
+
+def to_float(samples):
+    """Stored samples (read_samples: uint8 [h, w, 3] or uint16 [h, w, 1]) -> float32
+    [h, w, 3] in [0, 1]; float images pass through as float32."""
+    if samples.dtype == np.uint8:
+        return np.divide(samples, np.float32(255.0), out=_aligned(samples.shape))
+    if samples.dtype == np.uint16:
+        out = _aligned(samples.shape[:2] + (3,))
+        np.divide(samples, np.float32(65535.0), out=out[..., :1])
+        out[..., 1:] = out[..., :1]
+        return out
+    return np.asarray(samples, np.float32)
+
+
+def _aligned(shape):
+    """An empty float32 array at a 64-byte boundary, which TensorFlow takes without a
+    copy (tf.convert_to_tensor copies a numpy array that is not: a 49 Mpx photo's
+    0.6 GB twice)."""
+    count = int(np.prod(shape))
+    buffer = np.empty(4 * count + 64, np.uint8)
+    skip = -buffer.ctypes.data % 64
+    return buffer[skip:skip + 4 * count].view(np.float32).reshape(shape)
+
+
+# The most pixels a baseline or progressive (Huffman-coded) JPEG can describe per byte
+# is 512: each 8x8 block of its first component costs at least one bit. A header that
+# declares more than 8 times that for the file's size lies (the decoder would allocate
+# the declared size and fill it with grey).
+JPEG_MAX_PIXELS_PER_BYTE = 4096
+
+
+def _byte_size(source):
+    """The size in bytes of a path or a seekable file object."""
+    if isinstance(source, str | os.PathLike):
+        return os.path.getsize(source)
+    at = source.tell()
+    size = source.seek(0, os.SEEK_END)
+    source.seek(at)
+    return size
+
+
+def _check_jpeg_size(width, height, size):
+    if width * height > JPEG_MAX_PIXELS_PER_BYTE * size:
+        raise InputError(f"corrupt JPEG: its header declares {width}x{height} pixels, more "
+                         f"than its {size:,} bytes can hold")
+
+
+def oriented(image, orientation):
+    """Applies an EXIF orientation (1-8; anything else is 1) to [H, W, C] as Pillow's
+    ImageOps.exif_transpose does, as numpy views (no copy); orient() in TensorFlow."""
+    if orientation in (5, 6, 7, 8):
+        image = image.transpose(1, 0, 2)
+    flips = {2: (1,), 3: (0, 1), 4: (0,), 6: (1,), 7: (0, 1), 8: (0,)}
+    for axis in flips.get(orientation, ()):
+        image = np.flip(image, axis)
+    return image
 
 
 def to_unit(x):
@@ -140,40 +213,56 @@ def crop(image, box):
     if w <= 0 or h <= 0:
         raise InputError(f"empty crop box {tuple(box)}")
     height, width = image.shape[:2]
+    if x0 >= 0 and y0 >= 0 and x0 + w <= width and y0 + h <= height:
+        return image[y0:y0 + h, x0:x0 + w]  # a view
     ys = np.clip(np.arange(y0, y0 + h), 0, height - 1)
     xs = np.clip(np.arange(x0, x0 + w), 0, width - 1)
     return image[ys[:, None], xs[None, :]]
 
 
 def cropped(image, crop_spec=None):
-    """image [H, W, C] cut to the config's crop (see crop_box): float32, contiguous."""
+    """image [H, W, C] (read or read_samples) cut to the config's crop (see crop_box):
+    float32 [h, w, 3] in [0, 1], contiguous."""
     box = crop_box(image.shape[0], image.shape[1], crop_spec)
-    return np.ascontiguousarray(crop(image, box), np.float32)
+    return np.ascontiguousarray(to_float(crop(image, box)))
 
 
 def resize(image, size, value_range=(0.0, 1.0)):
     """Resizes [h, w, C] or [B, h, w, C] (any h, w) to size x size: bilinear with
-    antialiasing, float32. A numpy array or a tensor in, a tensor out.
+    antialiasing, float32. A numpy array or a tensor in, a tensor out. Stored samples
+    (read_samples: uint8 [h, w, 3], uint16 grey [h, w, 1]) are resized as they are and
+    then scaled to [0, 1] (RGB): the same within 2e-7, without a float copy of the photo.
 
     value_range: the result is clipped to it (the filter's weights are positive, so
     only float rounding leaves it); None for data other than images (depth)."""
     import tensorflow as tf
 
-    image = tf.convert_to_tensor(image, tf.float32)
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(
+        getattr(image, "dtype", None))
+    if scale is not None:  # numpy samples
+        image = tf.convert_to_tensor(np.ascontiguousarray(image))
+    else:
+        image = tf.convert_to_tensor(image, tf.float32)
     out = tf.image.resize(image, [size, size], method="bilinear", antialias=True)
+    if scale is not None:
+        out = out / scale
+        if out.shape[-1] == 1:
+            out = tf.repeat(out, 3, axis=-1)
     if value_range is not None:
         out = tf.clip_by_value(out, *value_range)
     return out
 
 
 def prepare(image, size, crop_spec=None):
-    """Crops (see crop_box) and resizes a read image [H, W, 3]: numpy [S, S, 3]."""
-    return resize(cropped(image, crop_spec), size).numpy()
+    """Crops (see crop_box) and resizes a read image [H, W, 3] (read or read_samples):
+    numpy [S, S, 3]."""
+    box = crop_box(image.shape[0], image.shape[1], crop_spec)
+    return resize(crop(image, box), size).numpy()
 
 
 def load(path, size, crop_spec=None):
     """read + prepare: the model input of an image file, numpy float32 [S, S, 3]."""
-    return prepare(read(path), size, crop_spec)
+    return prepare(read_samples(path), size, crop_spec)
 
 
 # --------------------------------------------------------------------------------------
@@ -209,8 +298,12 @@ def decode(data):
     check = tf.debugging.assert_less_equal(
         pixels, tf.constant(MAX_PIXELS, tf.int64),
         message=f"an image declares more pixels than the limit of {MAX_PIXELS:,} "
-                "(TFSYM3D_MAX_PIXELS)")
-    with tf.control_dependencies([check]):
+                "(TFSYM3D_MAX_PIXELS; a GIF's frames counted together)")
+    size = tf.cast(tf.strings.length(data), tf.int64)
+    honest = tf.debugging.assert_equal(
+        is_jpeg & (pixels > JPEG_MAX_PIXELS_PER_BYTE * size), False,
+        message="corrupt JPEG: its header declares more pixels than its bytes can hold")
+    with tf.control_dependencies([check, honest]):
         data = tf.identity(data)
     image = tf.case([(is_jpeg, jpeg), (png16, png_16bit)], default=other)
     image = tf.ensure_shape(image, [None, None, 3])
@@ -220,7 +313,8 @@ def decode(data):
 def declared_pixels(data):
     """Width x height as an encoded image's header declares it (a scalar tf.int64), read
     before decoding: JPEG (tf.image.extract_jpeg_shape), PNG (IHDR), BMP and GIF (their
-    headers); 0 for anything else (the decoder then refuses it)."""
+    headers; a GIF's times its frames, which TensorFlow's decoder holds all of even when
+    it returns the first); 0 for anything else (the decoder then refuses it)."""
     import tensorflow as tf
 
     raw = tf.cast(tf.io.decode_raw(tf.strings.substr(data + b"\0" * 32, 0, 32), tf.uint8),
@@ -243,8 +337,46 @@ def declared_pixels(data):
         (tf.equal(tf.strings.substr(head, 0, 3), _JPEG), jpeg),
         (tf.equal(head, _PNG), lambda: be32(16) * be32(20)),
         (tf.equal(tf.strings.substr(head, 0, 2), b"BM"), lambda: le(18, 4) * bmp_height),
-        (tf.equal(tf.strings.substr(head, 0, 3), b"GIF"), lambda: le(6, 2) * le(8, 2)),
+        (tf.equal(tf.strings.substr(head, 0, 3), b"GIF"),
+         lambda: le(6, 2) * le(8, 2) * gif_frames(data)),
     ], default=lambda: tf.constant(0, tf.int64))
+
+
+def gif_frames(data):
+    """The frames of a GIF (a scalar tf.string), counted by walking its blocks without
+    decoding: after the header and global colour table, extensions (0x21, label, then
+    sub-blocks) and images (0x2C, a 10-byte descriptor, a local colour table, the LZW
+    code size, then sub-blocks) up to the trailer 0x3B or the end. A scalar tf.int64;
+    one step per block or sub-block (a sub-block is 1 to 256 bytes)."""
+    import tensorflow as tf
+
+    b = tf.io.decode_raw(data, tf.uint8)
+    n = tf.size(b)
+
+    def at(i):
+        return tf.cast(tf.gather(b, tf.clip_by_value(i, 0, tf.maximum(n - 1, 0))), tf.int32)
+
+    def table(flags):  # bytes of a colour table, from a descriptor's packed flags
+        return tf.where(flags >= 128, 3 * tf.bitwise.left_shift(2, flags % 8), 0)
+
+    def step(pos, frames, in_blocks, done):
+        c = at(pos)
+        block = tf.where(c == 0, pos + 1, pos + c + 1)  # inside sub-blocks
+        image = pos + 10 + table(at(pos + 9)) + 1
+        pos_next = tf.where(in_blocks, block,
+                            tf.where(c == 0x2C, image, tf.where(c == 0x21, pos + 2, pos)))
+        starts = tf.logical_not(in_blocks) & ((c == 0x2C) | (c == 0x21))
+        in_next = tf.where(in_blocks, c != 0, starts)
+        frames += tf.cast(tf.logical_not(in_blocks) & (c == 0x2C), tf.int64)
+        done = tf.logical_not(in_blocks) & tf.logical_not(starts)
+        return pos_next, frames, in_next, done
+
+    start = 13 + table(at(10))
+    _, frames, _, _ = tf.while_loop(
+        lambda pos, frames, in_blocks, done: (pos < n) & tf.logical_not(done), step,
+        (start, tf.constant(0, tf.int64), tf.constant(False), tf.constant(False)),
+        maximum_iterations=n)
+    return tf.maximum(frames, 1)
 
 
 def orient(image, orientation):

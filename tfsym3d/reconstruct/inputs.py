@@ -124,10 +124,11 @@ class FaceDetector:
         self.cv2 = cv2
 
     def all(self, rgb):
-        """rgb [H, W, 3] (uint8, or float in [0, 1]) -> every box (x, y, w, h) found, in
-        pixels, largest first."""
-        grey = self.cv2.cvtColor(images.to_uint8(rgb) if rgb.dtype != np.uint8 else rgb,
-                                 self.cv2.COLOR_RGB2GRAY)
+        """rgb [H, W, 3] (uint8, as read_samples reads it, or float in [0, 1]) -> every
+        box (x, y, w, h) found, in pixels, largest first."""
+        if rgb.dtype != np.uint8:
+            rgb = images.to_uint8(images.to_float(rgb))
+        grey = self.cv2.cvtColor(np.ascontiguousarray(rgb), self.cv2.COLOR_RGB2GRAY)
         side = min(grey.shape)
         found = self.cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5,
                                               minSize=(max(side // 10, 20),) * 2)
@@ -150,10 +151,10 @@ def prepare(path, image_size, detector=None, crop_spec=None):
     tfsym3d.io.images.crop_box).
 
     Raises InputError with a one-line reason when the file cannot be used."""
-    image = images.read(path)
+    image = images.read_samples(path)
     if detector is None:
         return images.prepare(image, image_size, crop_spec)
     found = detector(image)
     if found is None:
         raise InputError(f"no {detector.kind} found")
-    return images.resize(images.crop(image, detector.crop_box(found)), image_size).numpy()
+    return images.prepare(image, image_size, detector.crop_box(found))
