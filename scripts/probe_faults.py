@@ -123,7 +123,8 @@ def _under_tmpfs(mount, size, shell):
 # Each probe: (group, name, expect, setup) where setup(w) returns the argv (or a dict with
 # argv, env, signal_after). expect: "error" (non-zero, <= 2 lines, no traceback),
 # "named" (non-zero, no traceback, one line per bad file), "fallback" (exit 0, a skipped
-# checkpoint named), "refused" (the serving graph's pixel limit said).
+# checkpoint named), "refused" (the serving graph's pixel limit said), "ok" (exit 0, or
+# the dict's "rc"). A dict may add "check" (the files afterwards) and "timeout" (a hang).
 PROBES = []
 
 
@@ -208,19 +209,7 @@ def _(w):
     path = w.path("probes", "huge.png")
     if not os.path.exists(path):
         hostile_files.big_png(path, 20000, 20000)
-    code = (
-        "import sys\n"
-        "from tfsym3d.cli import quiet_tensorflow\n"
-        "quiet_tensorflow()  # TensorFlow's start-up lines hidden, as the commands do\n"
-        "import tensorflow as tf\n"
-        f"m = tf.saved_model.load({os.path.join(w.export, 'saved_model', 'tfsym3d', '1')!r})\n"
-        f"data = open({path!r}, 'rb').read()\n"
-        "try:\n"
-        "    m.signatures['serving_bytes'](image_bytes=tf.constant([data]))\n"
-        "except tf.errors.InvalidArgumentError as err:\n"
-        "    said = [l for l in err.message.splitlines() if 'pixels' in l] or ['?']\n"
-        "    sys.exit('serving_bytes: ' + said[0].strip()[:200])\n")
-    return [sys.executable, "-c", code]
+    return [sys.executable, "-c", _serving_bytes(w, path)]
 
 
 @probe("3 memory", "zip-bomb .pth (4 GB inflated) through convert-official")
@@ -401,6 +390,241 @@ def _(w):
             "signal_after": 25}
 
 
+# Issue 49: nothing of the user's lost, limits at every door. A probe's `check` (given the
+# probe's stdout) returns what is wrong with the files afterwards, or None.
+
+def _tree(folder):
+    return sorted(os.path.relpath(os.path.join(d, f), folder)
+                  for d, _, files in os.walk(folder) for f in files)
+
+
+@probe("9 user files", "export --name=../../victim: refused, the victim kept")
+def _(w):
+    out = w.fresh("name_escape")
+    victim = os.path.join(out, "victim", "1")
+    os.makedirs(victim)
+    open(os.path.join(victim, "mine.txt"), "w").close()
+    return {"argv": [TFSYM3D, "export", f"--checkpoint={w.run}",
+                     f"--out={os.path.join(out, 'a', 'b')}", "--name=../../victim"],
+            "check": lambda _: None if _tree(os.path.join(out, "victim")) == ["1/mine.txt"]
+            else f"victim now {_tree(os.path.join(out, 'victim'))}"}
+
+
+@probe("9 user files", "reconstruct into an out/holiday/ of the user's", "ok")
+def _(w):
+    out = w.fresh("holiday_out")
+    os.makedirs(os.path.join(out, "holiday"))
+    open(os.path.join(out, "holiday", "notes.txt"), "w").write("mine")
+    photo = os.path.join(w.fresh("holiday_in"), "holiday.png")
+    shutil.copy(os.path.join(w.photos, "p0.png"), photo)
+
+    def check(_):
+        if _tree(os.path.join(out, "holiday")) != ["notes.txt"]:
+            return "the user's folder changed"
+        return None if os.path.isdir(os.path.join(out, "holiday_2")) else "no holiday_2"
+    return {"argv": _recon(w, w.run, out=out, inputs=[photo]), "check": check}
+
+
+@probe("9 user files", "reconstruct: one photo twice, index.html.png, a FIFO cam.png",
+       "named")
+def _(w):
+    folder = w.fresh("clashes")
+    shutil.copy(os.path.join(w.photos, "p0.png"), os.path.join(folder, "index.html.png"))
+    os.mkfifo(os.path.join(folder, "cam.png"))
+    out = w.fresh("clashes_out")
+    photo = os.path.join(w.photos, "p1.png")
+
+    def check(_):
+        folders = sorted(d for d in os.listdir(out) if os.path.isdir(os.path.join(out, d)))
+        return None if folders == ["index.html", "p1"] else f"folders {folders}"
+    return {"argv": _recon(w, w.run, out=out, inputs=[photo, photo, folder]),
+            "check": check, "timeout": 300}
+
+
+@probe("9 user files", "prepare: photo.jpg and photo.png, --out inside --images, twice",
+       "ok")
+def _(w):
+    from PIL import Image
+
+    photos = w.fresh("same_stem")
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(os.path.join(photos, "photo.jpg"))
+    Image.new("RGB", (64, 64), (30, 200, 30)).save(os.path.join(photos, "photo.png"))
+    out = os.path.join(photos, "data")
+    prepare = [TFSYM3D, "prepare", f"--images={photos}", f"--out={out}", "--size=32",
+               "--split=1,0,0"]
+
+    def check(_):
+        crops = [f for f in _tree(out) if f.startswith("train/")]
+        return None if len(crops) == 2 else f"crops {crops}"
+    return {"argv": ["sh", "-c", " ".join(prepare) + " && " + " ".join(prepare)],
+            "check": check}
+
+
+for _flags in (("--size=0",), ("--size=8000",), ("--split=nan,nan,nan",)):
+    def _setup(w, flags=_flags):
+        out = os.path.join(w.fresh("prep_range"), "data")
+        return {"argv": [TFSYM3D, "prepare", f"--images={w.photos}", f"--out={out}", *flags],
+                "check": lambda _: f"{out} written" if os.path.exists(out) else None}
+    probe("9 user files", f"prepare {' '.join(_flags)}")(_setup)
+
+for _flag in ("--batch=0", "--batch=-1"):
+    def _setup(w, flag=_flag):
+        out = os.path.join(w.fresh("synth_range"), "data")
+        return {"argv": [TFSYM3D, "synth", f"--out={out}", "--num=10", flag],
+                "check": lambda _: f"{out} written" if os.path.exists(out) else None}
+    probe("9 user files", f"synth {_flag}")(_setup)
+
+
+@probe("9 user files", "a second train on a run directory being trained")
+def _(w):
+    run = w.fresh("locked_run")
+    first = " ".join([TFSYM3D, "train", *TRAIN, f"--set=data_dir={w.data}",
+                      "--set=num_epochs=50", f"--run_dir={run}"])
+    second = " ".join([TFSYM3D, "train", *TRAIN, f"--set=data_dir={w.data}",
+                       "--set=num_epochs=1", f"--run_dir={run}"])
+    # the first holds the lock once it has started; the second's status is the probe's
+    return ["sh", "-c", f"{first} >/dev/null 2>&1 & pid=$!; "
+            f"while [ ! -e {run}/config.yaml ]; do sleep 1; done; {second}; rc=$?; "
+            "kill -INT $pid; wait $pid; exit $rc"]
+
+
+@probe("9 user files", "SIGTERM during export, then the next export", "ok")
+def _(w):
+    out = w.fresh("term_export")
+    export = " ".join([TFSYM3D, "export", f"--checkpoint={w.run}", f"--out={out}",
+                       "--formats=saved_model"])
+    return {"argv": ["sh", "-c", f"{export} >/dev/null 2>&1 & pid=$!; "
+                     f"while ! ls -d {out}/.partial-* >/dev/null 2>&1; do sleep 0.2; done; "
+                     f"kill -TERM $pid; wait $pid; {export}"],
+            "check": lambda _: next((f"left {d}" for d in os.listdir(out)
+                                     if d.startswith(".partial")), None)}
+
+
+@probe("9 user files", "a TFRecord shard with a flipped byte", "named")
+def _(w):
+    records = os.path.join(w.fresh("crc"), "rec")
+    _check([TFSYM3D, "prepare-tfrecords", f"--data={w.data}", f"--out={records}",
+            "--shards=2"])
+    shard = sorted(os.listdir(os.path.join(records, "train")))[1]
+    path = os.path.join(records, "train", shard)
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0x40
+    open(path, "wb").write(bytes(data))
+    return [TFSYM3D, "train", *TRAIN, f"--set=data_dir={records}", "--set=num_epochs=1",
+            f"--run_dir={w.fresh('crc_run')}/run"]
+
+
+@probe("9 memory", "49 Mpx PNG turned by EXIF (orientation 6) through reconstruct", "ok")
+def _(w):
+    folder = w.fresh("phone")
+    hostile_files.big_png(os.path.join(folder, "phone.png"), 8064, 6048, orientation=6)
+    return _recon(w, w.run, inputs=[folder])
+
+
+@probe("9 memory", "JPEG whose header says 7000x7000 (96x80 inside) through reconstruct",
+       "named")
+def _(w):
+    folder = w.fresh("lying")
+    hostile_files.lying_jpeg(os.path.join(folder, "lie.jpg"), 7000, 7000)
+    return _recon(w, w.run, inputs=[folder])
+
+
+@probe("9 memory", "13300x13300 depth PNG through evaluate", "ok")
+def _(w):
+    data = w.fresh("big_depth")
+    shutil.rmtree(data)
+    shutil.copytree(w.data, data)
+    depth = sorted(os.listdir(os.path.join(data, "test", "depth")))[0]
+    hostile_files.big_png(os.path.join(data, "test", "depth", depth), 13300, 13300,
+                          grey16=True)
+    return {"argv": [TFSYM3D, "evaluate", f"--checkpoint={w.run}", f"--data={data}",
+                     "--split=test"],
+            "check": lambda _: None, "rc": 1}  # the pair named and skipped: exit 1
+
+
+@probe("9 memory", "2500-frame 660x660 GIF (3 MB) through serving_bytes", "refused")
+def _(w):
+    path = w.path("probes", "frames.gif")
+    hostile_files.many_frames_gif(path, 2500, 660)
+    return [sys.executable, "-c", _serving_bytes(w, path)]
+
+
+@probe("9 memory", ".pth whose pickle unzips to 2.1 GB (2 MB)")
+def _(w):
+    path = w.path("probes", "pickle_bomb.pth")
+    if not os.path.exists(path):
+        hostile_files.pickle_bomb_pth(path, 2_100_000_000)
+    return [TFSYM3D, "convert-official", path, f"--out={w.fresh('pkl_out')}/run"]
+
+
+@probe("9 memory", ".pth of 538 bytes declaring widths of 256")
+def _(w):
+    from tfsym3d.layers.networks import EDDeconv, Encoder
+    from tfsym3d.official import torch_layout
+
+    key = {layer.name: k for k, layer, _ in torch_layout(EDDeconv(1, 16, 16, 64))}
+    conv1 = next(k for k, layer, _ in torch_layout(Encoder(4, 16, 64))
+                 if layer.name == "conv1")
+    wide = {net: {key["enc_conv1"]: (256, 3, 4, 4), key["enc_conv_z"]: (256, 2048, 4, 4)}
+            for net in ("netD", "netA")}
+    wide.update({net: {conv1: (32, 3, 4, 4)} for net in ("netL", "netV")})
+    path = w.path("probes", "wide.pth")
+    hostile_files.declared_pth(path, wide)
+    return [TFSYM3D, "convert-official", path, f"--out={w.fresh('wide_out')}/run"]
+
+
+@probe("9 memory", ".pth: a list nested 100k deep (0.3 kB)")
+def _(w):
+    path = w.path("probes", "deep.pth")
+    hostile_files.nested_pth(path)
+    return [TFSYM3D, "convert-official", path, f"--out={w.fresh('deep_out')}/run"]
+
+
+@probe("9 memory", ".keras whose config.json inflates to 1.2 GB, through reconstruct")
+def _(w):
+    import zipfile
+
+    path = w.path("probes", "bomb.keras")
+    if not os.path.exists(path):
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z, \
+                z.open("config.json", "w", force_zip64=True) as entry:
+            for _ in range(300):
+                entry.write(b" " * (4 << 20))
+    return _recon(w, path)
+
+
+for _name, _text in (
+        ("a 50 MB config.yaml", "# " + "x" * (50 << 20) + "\n"),
+        ("a YAML anchor bomb", "a: &a [1, 1]\n" + "".join(
+            f"b{i}: &b{i} [*{'a' if i == 0 else f'b{i - 1}'}, "
+            f"*{'a' if i == 0 else f'b{i - 1}'}]\n" for i in range(60))),
+        ("YAML nested 5000 deep", "x: " + "[" * 5000 + "]" * 5000 + "\n")):
+    def _setup(w, text=_text, name=_name):
+        path = w.path("probes", name.replace(" ", "_") + ".yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        return [TFSYM3D, "train", f"--config={path}", f"--init={w.run}",
+                f"--run_dir={w.fresh('yaml_bomb')}/run"]
+    probe("9 memory", f"train --init with {_name}")(_setup)
+
+
+def _serving_bytes(w, path):
+    """Python that feeds a file to the exported SavedModel's serving_bytes and exits with
+    the graph's message."""
+    return (
+        "import sys\n"
+        "from tfsym3d.cli import quiet_tensorflow\n"
+        "quiet_tensorflow()  # TensorFlow's start-up lines hidden, as the commands do\n"
+        "import tensorflow as tf\n"
+        f"m = tf.saved_model.load({os.path.join(w.export, 'saved_model', 'tfsym3d', '1')!r})\n"
+        f"data = open({path!r}, 'rb').read()\n"
+        "try:\n"
+        "    m.signatures['serving_bytes'](image_bytes=tf.constant([data]))\n"
+        "except tf.errors.InvalidArgumentError as err:\n"
+        "    said = [l for l in err.message.splitlines() if 'pixels' in l] or ['?']\n"
+        "    sys.exit('serving_bytes: ' + said[0].strip()[:200])\n")
+
+
 def run_probe(w, group, name, expect, setup):
     spec = setup(w)
     if isinstance(spec, list):
@@ -415,7 +639,15 @@ def run_probe(w, group, name, expect, setup):
         if "signal_after" in spec:
             time.sleep(spec["signal_after"])
             proc.send_signal(signal.SIGINT)
+        timer = None
+        if "timeout" in spec:  # a hang is killed and reported
+            import threading
+
+            timer = threading.Timer(spec["timeout"], proc.kill)
+            timer.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        if timer is not None:
+            timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         out.seek(0)
@@ -434,7 +666,17 @@ def run_probe(w, group, name, expect, setup):
         row["verdict"] = "skipped (no tmpfs)"
         return row
     ok = not traceback and peak < LIMIT_BYTES and not left
-    if expect == "error":
+    problem = spec["check"](stdout) if "check" in spec else None
+    if problem:
+        row["problem"] = problem
+        ok = False
+    if "rc" in spec:
+        ok = ok and rc == spec["rc"]
+    elif expect == "ok":
+        ok = ok and rc == 0
+    if expect == "ok":
+        pass
+    elif expect == "error":
         ok = ok and rc != 0 and len(lines) <= 2
     elif expect == "named":
         ok = ok and rc != 0
