@@ -17,4 +17,4 @@ if [ -z "${SKIP_APT:-}" ]; then
 fi
 (cd mobile_demo && npm ci --no-audit --no-fund --loglevel=error)
 python3 -m venv .venv
-.venv/bin/pip install -q -e ".[test]"
+.venv/bin/pip install -q -e ".[dev]"

@@ -21,7 +21,7 @@ import sys
 
 from absl import flags
 
-from tfsym3d.errors import UserError
+from tfsym3d.errors import UserError, missing_extra
 
 # name -> (module with define_flags(fv) and main(fv, args), one-line description)
 COMMANDS = {
@@ -159,8 +159,8 @@ def call_main(name, module, fv, args, verbose):
     except Exception as err:
         if verbose:
             raise
-        print(f"tfsym3d {name}: {one_line(err)} (--verbose shows the traceback)",
-              file=sys.stderr)
+        said = missing_extra(err) or f"{one_line(err)} (--verbose shows the traceback)"
+        print(f"tfsym3d {name}: {said}", file=sys.stderr)
         return 1
 
 

@@ -10,6 +10,22 @@ its one line and status).
 """
 
 
+# Optional modules -> the extra that installs them (setup.cfg).
+EXTRAS = {"tf2onnx": "export", "onnxruntime": "export", "ai_edge_litert": "export",
+          "trimesh": "reconstruct", "cv2": "reconstruct", "tensorflow_serving": "serving",
+          "torch": "convert"}
+
+
+def missing_extra(err):
+    """For a ModuleNotFoundError of an optional module: the one line saying which extra
+    to install; None for any other."""
+    top = (getattr(err, "name", None) or "").split(".")[0]
+    if not isinstance(err, ModuleNotFoundError) or top not in EXTRAS:
+        return None
+    return (f"this needs the [{EXTRAS[top]}] extra ({top} is not installed): "
+            f"pip install 'tfsym3d[{EXTRAS[top]}]'")
+
+
 class UserError(ValueError):
     """Something the user gave is wrong (a file, a flag, a value): exit status 1."""
 

@@ -273,7 +273,7 @@ def main(fv, args):
     try:
         split = [float(v) for v in fv.split.split(",")]
         record = prepare_folder(fv.images, fv.out, fv.detect, fv.size, split, fv.seed)
-    except (ValueError, ImportError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError) as err:
         print(f"tfsym3d prepare: {err}", file=sys.stderr)
         return 1
     return 1 if record["last_run"]["unreadable"] else 0

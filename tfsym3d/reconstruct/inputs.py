@@ -110,11 +110,7 @@ class FaceDetector:
     ('cat'), no download."""
 
     def __init__(self, kind="face"):
-        try:
-            import cv2
-        except ImportError as err:
-            raise ImportError(f"--detect={kind} needs OpenCV: pip install "
-                              "'opencv-python-headless<5'") from err
+        import cv2  # the [reconstruct] extra (tfsym3d.errors.missing_extra says so)
         cascade, self.scale, self.shift = DETECTORS[kind]
         self.kind = kind
         path = os.path.join(cv2.data.haarcascades, cascade)
