@@ -2,11 +2,14 @@
 # Builds the phone demo from a checkpoint: the static web app (DIR/web/) and the Android
 # APK hosting it (DIR/tfsym3d-demo.apk).
 #
-#   bash mobile_demo/build.sh --checkpoint=RUN --out=DIR [--quantize=int8,none,fp16]
-#   bash mobile_demo/build.sh --model=FILE.tflite [--model=...] --out=DIR [--no-apk]
+#   bash mobile_demo/build.sh [--checkpoint=RUN] [--out=DIR] [--quantize=int8,none,fp16]
+#   bash mobile_demo/build.sh --model=FILE.tflite [--model=...] [--out=DIR] [--no-apk]
 #
 # --checkpoint exports the TFLite models itself (tfsym3d export, one per --quantize
-# variant; the first is the page's default); --model takes exported .tflite files, each
+# variant; the first is the page's default): any checkpoint `tfsym3d export` takes,
+# including a model's name (celeba, cat: downloaded on first use; tiny-faces, the
+# project's own, in the package: the default). --out defaults to runs/mobile_demo in the
+# current folder. --model takes exported .tflite files, each
 # with the .card.json that `tfsym3d export` wrote beside it. The JavaScript dependencies
 # (LiteRT.js, three.js) come from npm at build time (mobile_demo/package-lock.json) and
 # are copied into DIR/web/vendor/: the page fetches nothing from elsewhere. Run from
@@ -31,9 +34,15 @@ for arg in "$@"; do
     *) echo "build.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
-if [ -z "$OUT" ] || { [ -z "$CHECKPOINT" ] && [ ${#MODELS[@]} -eq 0 ]; }; then
-  echo "build.sh: give --out=DIR and --checkpoint=RUN or --model=FILE.tflite" >&2
-  exit 2
+if [ -z "$CHECKPOINT" ] && [ ${#MODELS[@]} -eq 0 ]; then
+  CHECKPOINT=tiny-faces
+fi
+OUT=${OUT:-runs/mobile_demo}
+# It replaces only what it built: a web/ holding its marker (or nothing there).
+MARK=.tfsym3d-mobile-demo
+if [ -e "$OUT/web" ] && [ ! -e "$OUT/web/$MARK" ]; then
+  echo "build.sh: $OUT/web is not a demo this script built; left alone (choose another --out)" >&2
+  exit 1
 fi
 
 if [ -n "$CHECKPOINT" ]; then
@@ -97,6 +106,7 @@ if [ -n "$APK" ]; then
 fi
 
 rm -rf "$WORK/export"
+touch "$WEB/$MARK"
 mkdir -p "$OUT"
 rm -rf "$OUT/web" "$OUT/tfsym3d-demo.apk"
 mv "$WEB" "$OUT/web"

@@ -8,7 +8,8 @@
 reconstruct, evaluate, export, `train --init`, mobile_demo/build.sh and the Python API
 all load through here, so each takes every kind, and the names of the authors'
 published models (`celeba`, `synface`, `cat`, `syncar`: tfsym3d.pretrained, downloaded
-and converted on first use, then read from the cache). An authors' `.pth` is converted in
+and converted on first use, then read from the cache) and of the project's own
+(`tiny-faces`, unpacked from the package on first use). An authors' `.pth` is converted in
 memory (tfsym3d.official): its config is `config` when given, else the preset that the
 authors' own folder names name (`pretrained_NAME/`, `results/NAME/`), else the one its
 networks' shapes fit (with a confidence network: celeba, without: syncar); never a
@@ -22,10 +23,10 @@ from tfsym3d import checkpoints, official, pretrained
 
 
 def _pth_of(path, log=None):
-    """path; a published model's name (tfsym3d.pretrained.MODELS, where no file or folder
-    of that name is here): its cached run directory, fetched on first use; or the last
-    .pth of a folder of them that is not a run directory."""
-    if path in pretrained.MODELS and not os.path.exists(path):
+    """path; a model's name (tfsym3d.pretrained.NAMES, where no file or folder of that
+    name is here): its cached run directory, fetched or unpacked on first use; or the
+    last .pth of a folder of them that is not a run directory."""
+    if path in pretrained.NAMES and not os.path.exists(path):
         return pretrained.fetch(path, log)
     if os.path.isdir(path) and not os.path.isfile(checkpoints.config_path(path)):
         found = sorted(f for f in os.listdir(path) if f.endswith(".pth"))

@@ -1,4 +1,5 @@
-"""The authors' published models by name: `celeba`, `synface`, `cat`, `syncar`.
+"""Trained models by name: the authors' published `celeba`, `synface`, `cat`, `syncar`,
+and the project's own `tiny-faces` (shipped in the package).
 
     tfsym3d reconstruct --checkpoint=celeba --crop=face selfie.jpg   # any --checkpoint
     model = tfsym3d.load_model("cat")
@@ -12,6 +13,11 @@ $TFSYM3D_HOME/pretrained/NAME (default ~/.cache/tfsym3d), a run directory that l
 uses read. A lock makes two processes asking at once download once. Anything that goes
 wrong (no network, a refused or stalled connection, an HTML page, a truncated zip) is a
 PretrainedError naming the address and what to do by hand, with nothing cached.
+
+`tiny-faces` is configs/tiny.yaml trained on 3000 synthetic faces (docs/models.md says
+how, with its scores): its weights are in the package as float16
+(tfsym3d/models/tiny-faces.npz, written by `tfsym3d pretrained --pack=RUN --out=FILE`)
+and are unpacked into the same cache on first use, offline.
 """
 
 import contextlib
@@ -30,6 +36,10 @@ BASE_URL = "https://www.robots.ox.ac.uk/~vgg/research/unsup3d/data"
 # name -> the checkpoint inside its zip (the authors' download scripts and README).
 MODELS = {"celeba": "checkpoint030.pth", "synface": "checkpoint030.pth",
           "cat": "checkpoint100.pth", "syncar": "checkpoint100.pth"}
+# name -> the packed weights in the package (see pack): the project's own models.
+OWN = {"tiny-faces": os.path.join(os.path.dirname(os.path.abspath(__file__)), "models",
+                                  "tiny-faces.npz")}
+NAMES = (*MODELS, *OWN)
 MAX_ZIP_BYTES = 2 ** 30  # the published zips are tens of MB
 TIMEOUT_S = 60.0  # a stalled server: no byte for this long (TFSYM3D_DOWNLOAD_TIMEOUT)
 
@@ -68,9 +78,9 @@ def fetch(name, log=None):
     use (see the module docstring). log: a function given progress lines (None: quiet).
 
     Raises PretrainedError (one line) when it cannot be had; nothing is cached then."""
-    if name not in MODELS:
+    if name not in NAMES:
         raise PretrainedError(f"{name}: not a published model (known: "
-                              f"{', '.join(MODELS)})")
+                              f"{', '.join(NAMES)})")
     if is_cached(name):
         return cache_dir(name)
     root = os.path.join(home(), "pretrained")
@@ -79,11 +89,13 @@ def fetch(name, log=None):
         if is_cached(name):  # another process finished it while this one waited
             return cache_dir(name)
         with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=root) as work:
-            zip_path = os.path.join(work, f"pretrained_{name}.zip")
-            download(url_of(name), zip_path, log)
-            pth = _extract(name, zip_path, work)
             run_dir = os.path.join(work, "run")
-            _convert(name, pth, run_dir)
+            if name in OWN:
+                unpack(OWN[name], run_dir)
+            else:
+                zip_path = os.path.join(work, f"pretrained_{name}.zip")
+                download(url_of(name), zip_path, log, _by_hand(name))
+                _convert(name, _extract(name, zip_path, work), run_dir)
             shutil.rmtree(cache_dir(name), ignore_errors=True)  # a partial one of ours
             os.replace(run_dir, cache_dir(name))
     if log is not None:
@@ -91,9 +103,10 @@ def fetch(name, log=None):
     return cache_dir(name)
 
 
-def download(url, path, log=None):
+def download(url, path, log=None, by_hand=""):
     """url -> path, in chunks; progress as a bar on a terminal, else a line every 10%.
-    PretrainedError naming the address on any failure."""
+    PretrainedError naming the address on any failure, `by_hand` (what to do instead)
+    after it."""
     timeout = float(os.environ.get("TFSYM3D_DOWNLOAD_TIMEOUT") or TIMEOUT_S)
     done, shown = 0, -1
     try:
@@ -125,10 +138,11 @@ def download(url, path, log=None):
         if log is not None and sys.stderr.isatty():
             sys.stderr.write("\n")
     except PretrainedError as err:
-        raise PretrainedError(f"{err}; {_by_hand(url)}") from None
+        raise PretrainedError(f"{err}; {by_hand}".rstrip("; ")) from None
     except (urllib.error.URLError, OSError, ValueError) as err:
         reason = getattr(err, "reason", None) or err
-        raise PretrainedError(f"{url}: cannot download ({reason}); {_by_hand(url)}") from None
+        raise PretrainedError(f"{url}: cannot download ({reason}); {by_hand}".rstrip("; ")) \
+            from None
 
 
 def _extract(name, zip_path, work):
@@ -141,13 +155,13 @@ def _extract(name, zip_path, work):
                 info = z.getinfo(member)
             except KeyError:
                 raise PretrainedError(f"{url}: the zip has no {member}; "
-                                      f"{_by_hand(url)}") from None
+                                      f"{_by_hand(name)}") from None
             if info.file_size > MAX_ZIP_BYTES:
                 raise PretrainedError(f"{url}: {member} unpacks to {info.file_size:,} bytes")
             return z.extract(info, work)
     except zipfile.BadZipFile:
         raise PretrainedError(f"{url}: not a zip file (an error page, or cut short); "
-                              f"{_by_hand(url)}") from None
+                              f"{_by_hand(name)}") from None
 
 
 def _convert(name, pth, run_dir):
@@ -162,10 +176,48 @@ def _convert(name, pth, run_dir):
     official.write_model(model, run_dir)
 
 
-def _by_hand(url):
-    name = url.rsplit("/", 1)[-1][len("pretrained_"):-len(".zip")]
-    return (f"fetch {url} by hand, unzip it and use "
-            f"--checkpoint=pretrained_{name}/{MODELS.get(name, 'checkpoint.pth')}")
+def _by_hand(name):
+    return (f"fetch {url_of(name)} by hand, unzip it and use "
+            f"--checkpoint=pretrained_{name}/{MODELS[name]}")
+
+
+def pack(run_dir, out):
+    """Writes a run directory's model as one small file: its config (YAML text) and its
+    weights in float16 (the others as they are), in the model's weight order (unpack
+    checks their number and shapes). Returns the file's size in bytes."""
+    import numpy as np
+
+    from tfsym3d import checkpoints
+
+    model = checkpoints.load_model(run_dir)
+    with open(checkpoints.config_path(run_dir)) as f:
+        arrays = {"config": np.array(f.read()), "count": np.array(len(model.weights))}
+    for k, w in enumerate(model.weights):
+        value = w.numpy()
+        arrays[f"w{k}"] = value.astype(np.float16) if value.dtype == np.float32 else value
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    return os.path.getsize(out)
+
+
+def unpack(path, run_dir):
+    """A file written by pack -> a run directory (config.yaml and a checkpoint)."""
+    import numpy as np
+    import yaml
+
+    from tfsym3d import official
+    from tfsym3d.config import load_config
+    from tfsym3d.model import Unsup3D, build
+
+    with np.load(path, allow_pickle=False) as packed:
+        model = build(Unsup3D(load_config(None, yaml.safe_load(str(packed["config"])))))
+        shapes = [packed[f"w{k}"].shape for k in range(int(packed["count"]))]
+        if shapes != [tuple(w.shape) for w in model.weights]:
+            raise PretrainedError(f"{path}: its weights are not those of its config's model")
+        for k, w in enumerate(model.weights):
+            w.assign(packed[f"w{k}"].astype(w.dtype))
+    official.write_model(model, run_dir)
 
 
 @contextlib.contextmanager
@@ -181,11 +233,11 @@ def _locked(path):
 def listing():
     """[(name, cached run directory or None, its size in bytes, address)]."""
     rows = []
-    for name in MODELS:
+    for name in NAMES:
         d = cache_dir(name) if is_cached(name) else None
         size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(d)
                    for f in fs) if d else 0
-        rows.append((name, d, size, url_of(name)))
+        rows.append((name, d, size, OWN[name] if name in OWN else url_of(name)))
     return rows
 
 
@@ -197,9 +249,18 @@ def define_flags(fv):
 
     flags.DEFINE_boolean("list", False, "List the published models, cached or not.",
                          flag_values=fv)
+    flags.DEFINE_string("pack", None, "A run directory to pack into --out (float16 "
+                        "weights and its config: how tiny-faces is made).", flag_values=fv)
+    flags.DEFINE_string("out", None, "The file --pack writes (.npz).", flag_values=fv)
 
 
 def main(fv, args):
+    if fv.pack:
+        if not fv.out or not fv.out.endswith(".npz"):
+            raise UserError("--pack needs --out=FILE.npz")
+        size = pack(fv.pack, fv.out)
+        print(f"{fv.out}: {size / 2 ** 20:.2f} MiB")
+        return 0
     if fv.list or not args:
         for name, d, size, url in listing():
             where = f"{d} ({size / 2 ** 20:.1f} MiB)" if d else "not cached"

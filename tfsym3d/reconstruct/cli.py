@@ -1,6 +1,6 @@
 """`tfsym3d reconstruct`: photos -> depth, normals, albedo, a textured mesh and animations.
 
-    tfsym3d reconstruct --checkpoint=PATH --out=DIR [--crop=config|none|face]
+    tfsym3d reconstruct --checkpoint=PATH [--out=recon] [--crop=config|none|face|cat]
                         [--texture=albedo|shaded] [--batch_size=32] [--mesh] [--gifs]
                         INPUT...
 
@@ -13,7 +13,9 @@ that side; [x0, y0, w, h]: that box); --crop=none the photo's centre square what
 the config says; --crop=face (or --detect=face) the largest face found by OpenCV's
 Haar cascade (shipped in the opencv-python-headless wheel), framed like the CelebA
 crops: a square FACE_SCALE times the detector's box, its centre moved down by
-FACE_SHIFT of the box (see tfsym3d.reconstruct.inputs.face_box).
+FACE_SHIFT of the box (see tfsym3d.reconstruct.inputs.face_box); --crop=cat the largest
+cat face (OpenCV's cat-face cascade, framed as `prepare --detect=cat` frames it). PATH
+may be a model's name (celeba, cat, tiny-faces: tfsym3d.pretrained).
 
 Per image, in DIR/NAME/ (NAME is the file's stem, made unique):
   input.png                       the crop the model saw
@@ -75,10 +77,10 @@ SHEET_ROWS = 100
 def define_flags(fv):
     flags.DEFINE_string("checkpoint", None, "Run directory, checkpoint prefix, .keras file "
                         "or the authors' .pth.", flag_values=fv)
-    flags.DEFINE_string("out", None, "Output folder.", flag_values=fv)
-    flags.DEFINE_enum("crop", "config", ["config", "none", "face"], "Crop: the model's "
-                      "config's crop, the centre square, or the largest face (OpenCV Haar "
-                      "cascade).", flag_values=fv)
+    flags.DEFINE_string("out", "recon", "Output folder.", flag_values=fv)
+    flags.DEFINE_enum("crop", "config", ["config", "none", "face", "cat"], "Crop: the "
+                      "model's config's crop, the centre square, or the largest human or "
+                      "cat face (OpenCV Haar cascades).", flag_values=fv)
     flags.DEFINE_enum("detect", "none", ["none", "face"], "--detect=face is --crop=face.",
                       flag_values=fv)
     flags.DEFINE_enum("texture", "albedo", ["albedo", "shaded"], "Mesh texture.",
@@ -91,7 +93,7 @@ def define_flags(fv):
 
 def main(fv, args):
     if not fv.checkpoint or not fv.out:
-        print("tfsym3d reconstruct: --checkpoint and --out are required", file=sys.stderr)
+        print("tfsym3d reconstruct: --checkpoint is required", file=sys.stderr)
         return 2
     if not args:
         print("tfsym3d reconstruct: no INPUT files or folders given", file=sys.stderr)
@@ -101,9 +103,9 @@ def main(fv, args):
 
         model = load_model(fv.checkpoint, log=lambda line: print(
             f"tfsym3d reconstruct: {line}", file=sys.stderr))
-        face = fv.crop == "face" or fv.detect == "face"
-        detector = FaceDetector() if face else None
-    except (ValueError, FileNotFoundError, ImportError) as err:
+        kind = "face" if fv.detect == "face" else fv.crop
+        detector = FaceDetector(kind) if kind in ("face", "cat") else None
+    except (ValueError, FileNotFoundError) as err:
         print(f"tfsym3d reconstruct: {err}", file=sys.stderr)
         return 1
     try:
