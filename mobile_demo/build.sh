@@ -45,13 +45,13 @@ if [ -e "$OUT/web" ] && [ ! -e "$OUT/web/$MARK" ]; then
   exit 1
 fi
 
-if [ -n "$CHECKPOINT" ]; then
-  if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
-    echo "build.sh: no tfsym3d command (not in $ROOT/.venv, not on PATH; or set TFSYM3D=)" >&2
-    exit 2
-  fi
-  echo "== using $BIN"
+if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
+  echo "build.sh: no tfsym3d command (not in $ROOT/.venv, not on PATH; or set TFSYM3D=)" >&2
+  exit 2
 fi
+# The Python that runs it (its first line), for the page's constants.js.
+PY=$(head -n 1 "$BIN" | sed 's/^#! *//')
+echo "== using $BIN"
 
 # A fresh folder beside the old one, swapped in at the end: a failed build leaves the
 # previous one as it was.
@@ -80,6 +80,8 @@ mkdir -p "$WEB/model" "$WEB/vendor/litertjs/core" "$WEB/vendor/litertjs/wasm-uti
   "$WEB/vendor/three/build" "$WEB/vendor/three/examples/jsm/controls" \
   "$WEB/vendor/three/examples/jsm/exporters"
 cp "$HERE"/web/*.html "$HERE"/web/*.js "$HERE"/web/*.css "$WEB/"
+# The rules the page shares with Python (pixel limit, colour map, mesh trim), from Python.
+"$PY" -m tfsym3d.export.page "$WEB/constants.js"
 NM=$HERE/node_modules
 cp -r "$NM/@litertjs/core/dist" "$NM/@litertjs/core/wasm" "$WEB/vendor/litertjs/core/"
 cp -r "$NM/@litertjs/wasm-utils/dist" "$WEB/vendor/litertjs/wasm-utils/"

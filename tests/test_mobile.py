@@ -7,7 +7,6 @@ install command)."""
 import json
 import os
 import subprocess
-import sys
 import zipfile
 
 import numpy as np
@@ -16,8 +15,19 @@ from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "mobile_demo")
-sys.path.insert(0, DEMO)
-from serve import serve  # noqa: E402
+
+
+def _module(path):
+    """A script of the checkout as a module, by its path (sys.path left as it is)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+serve = _module(os.path.join(DEMO, "serve.py")).serve
 
 S = 64
 PHONE, DESKTOP = ("412x915", True), ("1280x900", False)
@@ -36,7 +46,8 @@ def built(exported, tmp_path_factory):
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     files = sorted(os.path.relpath(os.path.join(d, f), out)
-                   for d, _, fs in os.walk(out / "web") for f in fs)
+                   for d, _, fs in os.walk(out / "web") for f in fs
+                   if f != ".tfsym3d-mobile-demo")  # the build's marker, not in the APK
     return out, files  # the web app's files as built (a test adds a picture later)
 
 
@@ -127,9 +138,7 @@ def test_page_runs_the_model_as_python_does(site, exported, model_run, face, tmp
 def test_live_mode_follows_the_camera(site, tmp_path):
     """Live mode with Chromium's fake camera playing a looping video of faces: frames are
     reconstructed one after another, the mesh follows, frames per second are shown."""
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    from bench_mobile import write_y4m
-
+    write_y4m = _module(os.path.join(DEMO, "fake_camera.py")).write_y4m
     from tfsym3d.export import sample_images
 
     video = tmp_path / "faces.y4m"
@@ -160,9 +169,10 @@ def test_image_parameter_runs_once_and_writes_the_result(built, site, face, expo
     assert missing["result"] == {"error": "nothing.png: HTTP 404"}
 
 
-def test_mesh_js_is_the_python_mesh(tmp_path):
-    """mobile_demo/web/mesh.js (run by Node) against tfsym3d.reconstruct.mesh.mesh_arrays
-    on a random depth map: vertices, faces and texture coordinates."""
+def test_mesh_js_is_the_python_mesh(built, tmp_path):
+    """mesh.js of the built page (run by Node; its constants.js written from Python)
+    against tfsym3d.reconstruct.mesh.mesh_arrays on a random depth map: vertices, faces
+    and texture coordinates."""
     from tfsym3d import Renderer
     from tfsym3d.reconstruct.mesh import mesh_arrays
 
@@ -178,7 +188,7 @@ def test_mesh_js_is_the_python_mesh(tmp_path):
         f"const a = JSON.parse(readFileSync('{tmp_path / 'in.json'}'));"
         f"console.log(JSON.stringify({{v: Array.from(meshVertices(a.depth, {S}, {S}, a.camera)),"
         f"f: Array.from(meshFaces({S}, {S})), uv: Array.from(meshUV({S}, {S}))}}));")
-    proc = subprocess.run(["node", "--input-type=module", "-e", script], cwd=DEMO,
+    proc = subprocess.run(["node", "--input-type=module", "-e", script], cwd=built[0],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     js = json.loads(proc.stdout)
@@ -188,8 +198,8 @@ def test_mesh_js_is_the_python_mesh(tmp_path):
     np.testing.assert_allclose(np.array(js["uv"]).reshape(-1, 2), uv, atol=1e-7)
 
 
-def test_declared_size_js_reads_headers_as_pillow_does(tmp_path):
-    """mobile_demo/web/image.js declaredSize (run by Node) on PNG, JPEG (with an EXIF
+def test_declared_size_js_reads_headers_as_pillow_does(built, tmp_path):
+    """image.js declaredSize of the built page (run by Node) on PNG, JPEG (with an EXIF
     block before its frame), GIF, BMP (bottom-up and top-down) and WebP headers, against
     Pillow's sizes; the 20000x20000 PNG of 1 MB is read from its first bytes."""
     from tests import hostile_files
@@ -218,7 +228,7 @@ def test_declared_size_js_reads_headers_as_pillow_does(tmp_path):
         "for (const [k, p] of Object.entries(files)) "
         "out[k] = declaredSize(new Uint8Array(readFileSync(p).subarray(0, 262144)));"
         "console.log(JSON.stringify(out));")
-    proc = subprocess.run(["node", "--input-type=module", "-e", script], cwd=DEMO,
+    proc = subprocess.run(["node", "--input-type=module", "-e", script], cwd=built[0],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
@@ -279,6 +289,7 @@ def test_build_names_a_missing_model_and_keeps_the_last_build(tmp_path):
     out = tmp_path / "demo"
     (out / "web").mkdir(parents=True)
     (out / "web" / "index.html").write_text("the last build")
+    (out / "web" / ".tfsym3d-mobile-demo").touch()  # the last build's marker
     for model, message in ((tmp_path / "none.tflite", "no such file"),
                            (tmp_path / "bare.tflite", "bare.card.json: missing")):
         if model.name == "bare.tflite":

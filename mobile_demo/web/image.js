@@ -4,8 +4,10 @@
 // pixel), as Float32Array [S*S*3] RGB in 0..1.
 
 // Larger pictures are refused from their header, before decoding (tfsym3d.io.images
-// MAX_PIXELS; a 1 MB PNG can declare 20000 x 20000 pixels).
-export const MAX_PIXELS = 50e6;
+// MAX_PIXELS; a 1 MB PNG can declare 20000 x 20000 pixels), and a JPEG header claiming
+// more pixels than its bytes can hold is corrupt: both written from Python at build time.
+import {JPEG_MAX_PIXELS_PER_BYTE, MAX_PIXELS} from './constants.js';
+export {MAX_PIXELS};
 
 // [width, height] as the header of a JPEG, PNG, GIF or BMP declares it, or null for
 // other formats or a header not within `bytes` (a Uint8Array of the file's start; 256 kB
@@ -51,6 +53,11 @@ export async function decodeFile(file) {
   if (size && size[0] * size[1] > MAX_PIXELS) {
     throw new Error(`${file.name}: ${size[0]}x${size[1]} is ${size[0] * size[1]} pixels, ` +
                     `over the limit of ${MAX_PIXELS}; refused before decoding`);
+  }
+  if (size && head[0] === 0xff && head[1] === 0xd8 &&
+      size[0] * size[1] > JPEG_MAX_PIXELS_PER_BYTE * file.size) {
+    throw new Error(`${file.name}: corrupt JPEG: its header declares ${size[0]}x${size[1]} ` +
+                    `pixels, more than its ${file.size} bytes can hold`);
   }
   let bitmap;
   try {

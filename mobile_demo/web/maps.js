@@ -16,9 +16,8 @@ function paint(canvas, n, colour) {
   ctx.putImageData(img, 0, 0);
 }
 
-// tfsym3d.reconstruct.pictures.MAGMA: the anchor colours of the depth colour map.
-const MAGMA = [[0, 0, 4], [59, 15, 112], [140, 41, 129], [222, 73, 104], [254, 159, 109],
-               [252, 253, 191]].map((c) => c.map((v) => v / 255));
+// MAGMA: the anchor colours of the depth colour map, written from Python at build time.
+import {MAGMA} from './constants.js';
 
 // tfsym3d.reconstruct.pictures.colormap: v in [0, 1] -> [r, g, b], piecewise linear.
 function magma(v) {

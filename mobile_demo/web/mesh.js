@@ -4,7 +4,9 @@
 // side (the fixed border columns). Frame: x right, y up, z towards the viewer, centred on
 // the rotation centre; camera units.
 
-export const BORDER_TRIM = 2;
+// BORDER_TRIM: written from tfsym3d.reconstruct.mesh at build time.
+import {BORDER_TRIM} from './constants.js';
+export {BORDER_TRIM};
 
 // depth: Float32Array [h*w] row-major, camera units (z forward).
 // camera: {intrinsics: [[fx,0,cx],[0,fy,cy],[0,0,1]], rot_center_depth} (the model card's).
