@@ -4,7 +4,6 @@ and ONNX against the Keras model, the model cards, and the command's errors."""
 import io
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -12,10 +11,8 @@ from PIL import Image
 
 from tests.test_evaluate import run
 from tfsym3d import export
+from tfsym3d import serving as serving_client
 from tfsym3d.export import convert
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts"))
-import serving_client  # noqa: E402
 
 S = 64
 

@@ -85,3 +85,14 @@ def test_no_two_modules_import_each_other():
     graph = import_graph()
     assert "tfsym3d.loader" in graph and "tfsym3d.official" in graph["tfsym3d.loader"]
     assert cycles(graph) == []
+
+
+def test_no_test_edits_sys_path():
+    """Tests import the package and tests/ as packages, scripts by path (importlib)."""
+    import glob
+    import re
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    edits = [p for p in glob.glob(os.path.join(here, "*.py"))
+             if re.search(r"sys\.path\.(insert|append)\(", open(p).read())]
+    assert edits == []

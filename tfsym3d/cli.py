@@ -33,6 +33,7 @@ COMMANDS = {
     "prepare": ("tfsym3d.data.prepare", "A folder of your photos -> square crops in splits."),
     "prepare-tfrecords": ("tfsym3d.data.tfrecords", "A dataset folder as sharded TFRecords."),
     "convert-official": ("tfsym3d.official", "Convert the authors' PyTorch checkpoints."),
+    "serve-client": ("tfsym3d.serving", "Send photos to a model behind TF Serving."),
     "pretrained": ("tfsym3d.pretrained", "Fetch, list or pack models by name (celeba, cat, "
                    "tiny-faces...)."),
 }

@@ -11,7 +11,7 @@ here, else on synthetic faces). The SavedModel and ONNX files are float32. See
 tfsym3d/export/__init__.py for the layout. Serve the SavedModel with
   docker run -p 8501:8501 -v $PWD/DIR/saved_model/NAME:/models/NAME -e MODEL_NAME=NAME \
       tensorflow/serving
-and build requests with scripts/serving_client.py.
+and build requests with tfsym3d.serving (`tfsym3d serve-client`).
 """
 
 import sys
