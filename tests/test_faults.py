@@ -247,6 +247,19 @@ def _peak_run(argv, env=None):
     return done.returncode, done.stderr, int(done.stdout.split()[-1]) * 1024
 
 
+def _serving_bytes_run(exported, path):
+    """_peak_run of a process feeding the file to the export's serving_bytes (exit
+    status 1 with the graph's message when it refuses)."""
+    code = ("import sys, tensorflow as tf\n"
+            f"m = tf.saved_model.load({str(exported / 'saved_model' / 'tfsym3d' / '1')!r})\n"
+            "try:\n"
+            f"    m.signatures['serving_bytes'](image_bytes=tf.constant([open({str(path)!r}, "
+            "'rb').read()]))\n"
+            "except tf.errors.InvalidArgumentError as err:\n"
+            "    sys.exit(err.message)\n")
+    return _peak_run([sys.executable, "-c", code])
+
+
 def _one_line_failure(rc, err, *named):
     lines = err.strip().splitlines()
     assert rc != 0 and "Traceback" not in err, err
@@ -273,14 +286,7 @@ def test_small_files_that_decode_to_gigabytes_stay_under_2_gib(model_run, export
 
     huge = tmp_path / "huge.png"
     hostile_files.big_png(huge, 20000, 20000)
-    code = ("import sys, tensorflow as tf\n"
-            f"m = tf.saved_model.load({str(exported / 'saved_model' / 'tfsym3d' / '1')!r})\n"
-            "try:\n"
-            f"    m.signatures['serving_bytes'](image_bytes=tf.constant([open({str(huge)!r}, "
-            "'rb').read()]))\n"
-            "except tf.errors.InvalidArgumentError as err:\n"
-            "    sys.exit(err.message)\n")
-    rc, err, peak = _peak_run([sys.executable, "-c", code])
+    rc, err, peak = _serving_bytes_run(exported, huge)
     assert rc == 1 and "more pixels than the limit" in err, err
     assert peak < PEAK_LIMIT, peak
 
@@ -320,14 +326,7 @@ def test_photos_frames_and_depth_maps_that_decode_big_stay_under_2_gib(model_run
 
     gif = tmp_path / "frames.gif"
     hostile_files.many_frames_gif(gif, 2500, 660)
-    code = ("import sys, tensorflow as tf\n"
-            f"m = tf.saved_model.load({str(exported / 'saved_model' / 'tfsym3d' / '1')!r})\n"
-            "try:\n"
-            f"    m.signatures['serving_bytes'](image_bytes=tf.constant([open({str(gif)!r}, "
-            "'rb').read()]))\n"
-            "except tf.errors.InvalidArgumentError as err:\n"
-            "    sys.exit(err.message)\n")
-    rc, err, peak = _peak_run([sys.executable, "-c", code])
+    rc, err, peak = _serving_bytes_run(exported, gif)
     assert rc == 1 and "frames counted together" in err, err
     assert peak < PEAK_LIMIT, peak
 

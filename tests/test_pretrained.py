@@ -168,6 +168,7 @@ def test_vgg16_weights_are_downloaded_where_the_config_points(tmp_path, monkeypa
     assert not other.exists()
 
 
+@pytest.mark.slow
 def test_a_packed_model_unpacks_to_the_same_model_in_float16(model_run, tmp_path, cache,
                                                              monkeypatch, capsys):
     """pack -> unpack -> a run directory whose weights are the float16 roundings of the
@@ -202,6 +203,7 @@ def test_a_packed_model_unpacks_to_the_same_model_in_float16(model_run, tmp_path
         main(Flags(), [])
 
 
+@pytest.mark.slow
 def test_tiny_faces_is_shipped_small_and_learned(tmp_path, cache):
     """The package's own model: at most 8 MB, and on 100 synthetic faces it was not
     trained on (another seed) its depth beats the mean-depth baseline in SIDE and MAD
