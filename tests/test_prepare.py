@@ -1,4 +1,4 @@
-"""Dataset preparation scripts on a few made-up photos: crop geometry with border
+"""`tfsym3d prepare --source=celeba|cats` on a few made-up photos: crop geometry with border
 replication, split layout, and per-file failures that do not stop the others."""
 
 import os
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfsym3d.data.prepare import square_box
+from tfsym3d.data.sources import square_box
 from tfsym3d.io.images import crop as crop_replicate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,8 +39,10 @@ def _photo(path, h=60, w=80):
     Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
 
 
-def _run(script, *args):
-    return subprocess.run([sys.executable, os.path.join(REPO, "scripts", script), *args],
+def _run(source, *args):
+    """`tfsym3d prepare --source=SOURCE ARGS` in a process of its own."""
+    return subprocess.run([os.path.join(os.path.dirname(sys.executable), "tfsym3d"),
+                           "prepare", f"--source={source}", *args],
                           capture_output=True, text=True, timeout=120, cwd=REPO)
 
 
@@ -57,7 +59,7 @@ def test_prepare_celeba(tmp_path):
         "000004.jpg 0 0 0 10 10\n"        # unreadable photo
         "000005.jpg 0 0 0 10\n")          # bad line
     out = tmp_path / "celeba"
-    result = _run("prepare_celeba.py", f"--images={photos}", f"--bbox={tmp_path / 'bbox.txt'}",
+    result = _run("celeba", f"--images={photos}", f"--bbox={tmp_path / 'bbox.txt'}",
                   f"--out={out}", "--size=32")
     assert result.returncode == 1
     assert "000004.jpg" in result.stderr and "bbox.txt:5" in result.stderr
@@ -86,13 +88,13 @@ def test_prepare_cats(tmp_path):
     _photo(photos / "cat6.jpg")
     _photo(photos / "unannotated.jpg")
     out = tmp_path / "cat"
-    result = _run("prepare_cats.py", f"--images={tmp_path}", f"--out={out}", "--size=24")
+    result = _run("cats", f"--images={tmp_path}", f"--out={out}", "--size=24")
     assert result.returncode == 1 and "cat6.jpg.cat" in result.stderr
     written = sorted(p for split in ("train", "val", "test") if (out / split).is_dir()
                      for p in os.listdir(out / split))
     assert written == [f"CAT_00_cat{i}.png" for i in range(6)]
     # A rerun assigns every photo to the same split (a function of its name).
-    _run("prepare_cats.py", f"--images={tmp_path}", f"--out={tmp_path / 'b'}", "--size=24")
+    _run("cats", f"--images={tmp_path}", f"--out={tmp_path / 'b'}", "--size=24")
     for split in os.listdir(out):
         assert sorted(os.listdir(tmp_path / "b" / split)) == sorted(os.listdir(out / split))
 

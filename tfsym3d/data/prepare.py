@@ -1,6 +1,5 @@
-"""Dataset preparation: `tfsym3d prepare` for a folder of one's own photos, and the
-helpers it shares with scripts/prepare_*.py (square boxes around landmarks, the crops'
-files, the split layout and per-file failures).
+"""Dataset preparation: `tfsym3d prepare` for a folder of one's own photos, and with
+--source=celeba|cats for the published datasets (tfsym3d.data.sources).
 
 `tfsym3d prepare --images=DIR --out=DATA [--detect=face|cat|none] [--size=128]
 [--split=0.9,0.05,0.05] [--seed=0]`
@@ -29,30 +28,11 @@ import sys
 import numpy as np
 from PIL import Image
 
-SPLIT_NAMES = {0: "train", 1: "val", 2: "test"}
+from tfsym3d.data.sources import SPLIT_NAMES, save_crop
+
 # The side of the written crops (pixels): the networks take 64 or 128; beyond 1024 a crop
 # of a large photo costs gigabytes for nothing.
 MIN_SIZE, MAX_SIZE = 16, 1024
-
-
-def square_box(points, scale=1.0):
-    """The square (x0, y0, side, side) centred on the bounding box of points [N, 2]
-    (x, y), its side scale times the longer side of that box."""
-    points = np.asarray(points, np.float64)
-    lo, hi = points.min(0), points.max(0)
-    side = scale * float((hi - lo).max())
-    cx, cy = (lo + hi) / 2.0
-    return cx - side / 2.0, cy - side / 2.0, side, side
-
-
-def save_crop(crop, out_path, size):
-    """Resizes a crop [h, w, 3] (in [0, 1], or samples as read_samples reads them) to
-    size x size (tfsym3d.io.images.resize, as every reader does) and writes it as an
-    8-bit PNG."""
-    from tfsym3d.io.images import resize, to_uint8
-
-    os.makedirs(os.path.dirname(out_path), exist_ok=True)
-    Image.fromarray(to_uint8(resize(crop, size).numpy())).save(out_path)
 
 
 def crop_stem(rel, where, count, written):
@@ -264,12 +244,41 @@ def define_flags(fv):
     flags.DEFINE_string("split", "0.9,0.05,0.05", "Train, val and test fractions.",
                         flag_values=fv)
     flags.DEFINE_integer("seed", 0, "Seed of the split.", flag_values=fv)
+    flags.DEFINE_enum("source", "photos", ["photos", "celeba", "cats"], "photos: a folder "
+                      "of your own (above); celeba or cats: the published datasets, cut as "
+                      "their annotations say (tfsym3d.data.sources).", flag_values=fv)
+    flags.DEFINE_string("bbox", None, "--source=celeba: the authors' crop box list "
+                        "(list_bbox_celeba_crop.txt).", flag_values=fv)
+    flags.DEFINE_float("scale", 1.2, "--source=cats: crop side over the landmarks' extent.",
+                       flag_values=fv)
+
+
+def _published(fv):
+    """prepare --source=celeba|cats (tfsym3d.data.sources)."""
+    from tfsym3d.data import sources
+
+    if not (isinstance(fv.size, int) and MIN_SIZE <= fv.size <= MAX_SIZE):
+        print(f"tfsym3d prepare: --size must be {MIN_SIZE} to {MAX_SIZE} pixels; got "
+              f"{fv.size}", file=sys.stderr)
+        return 1
+    fail = Failures("tfsym3d prepare")
+    if fv.source == "celeba":
+        if not fv.bbox:
+            print("tfsym3d prepare: --source=celeba needs --bbox=list_bbox_celeba_crop.txt",
+                  file=sys.stderr)
+            return 2
+        counts = sources.celeba(fv.images, fv.bbox, fv.out, fv.size, fail)
+    else:
+        counts = sources.cats(fv.images, fv.out, fv.size, fv.scale, fail)
+    return fail.summary(counts, fv.out)
 
 
 def main(fv, args):
     if args or not fv.images or not fv.out:
         print("tfsym3d prepare: give --images=DIR --out=DATA", file=sys.stderr)
         return 2
+    if fv.source != "photos":
+        return _published(fv)
     try:
         split = [float(v) for v in fv.split.split(",")]
         record = prepare_folder(fv.images, fv.out, fv.detect, fv.size, split, fv.seed)
