@@ -1,6 +1,6 @@
 """A looping video for Chromium's fake camera (--use-file-for-fake-video-capture): the
 phone page's live mode is tested and benchmarked with it (tests/test_mobile.py,
-scripts/bench_mobile.py)."""
+benchmarks/bench_mobile.py)."""
 
 import numpy as np
 

@@ -4,7 +4,7 @@ WebAssembly build; any static server works without them, on one thread).
 
     python mobile_demo/serve.py DIR/web [--port=8000]
 
-Also used by the tests and scripts/bench_mobile.py (`serve(folder)`).
+Also used by the tests and benchmarks/bench_mobile.py (`serve(folder)`).
 """
 
 import argparse

@@ -37,7 +37,7 @@ if [ ! -d "$DATA/test" ]; then
 fi
 echo "gpu_learning: data ready after $(( $(date +%s) - start )) s; devices:" \
   "$("$PY" -c 'import tensorflow as tf; print([d.name for d in tf.config.list_logical_devices()])' 2>/dev/null)"
-"$PY" scripts/bench_learning.py --config=configs/synface.yaml --data="$DATA" --out="$OUT" \
+"$PY" benchmarks/bench_learning.py --config=configs/synface.yaml --data="$DATA" --out="$OUT" \
   --variants=full --minutes="$MINUTES" --set=lam_perc=0 --set=crop=null \
   ${STEPS:+--max_steps=$STEPS} "${SETS[@]}" > "$OUT.log" 2>&1 || { tail -n 20 "$OUT.log" >&2; exit 1; }
 line=$(grep '^RESULT full:' "$OUT.log")

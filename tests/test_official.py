@@ -1,6 +1,6 @@
 """The authors' checkpoints: the torch-free .pth reader, its refusal to run code, the
 mapping onto the Keras networks (against outputs PyTorch computed, in
-tests/fixtures/official, made by scripts/make_official_fixtures.py) and the command."""
+tests/fixtures/official, made by tests/make_official_fixtures.py) and the command."""
 
 import io
 import os

@@ -153,7 +153,7 @@ def test_bench_learning_will_not_synthesise_into_a_half_written_folder(tmp_path)
     import sys
 
     (tmp_path / "data" / "train").mkdir(parents=True)  # a synth run still writing
-    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts",
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks",
                           "bench_learning.py")
     proc = subprocess.run([sys.executable, script, f"--data={tmp_path / 'data'}",
                            f"--out={tmp_path / 'out'}", "--minutes=0.1"],
@@ -173,7 +173,7 @@ def test_bench_learning_curve_continues_a_shorter_run(tmp_path):
     import sys
 
     generate(str(tmp_path / "data"), 40, image_size=64, seed=1)
-    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts",
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks",
                           "bench_learning.py")
     cmd = [sys.executable, script, f"--data={tmp_path / 'data'}", f"--out={tmp_path / 'out'}",
            "--variants=full", "--eval_every=0.001"]
@@ -344,14 +344,14 @@ def test_object_families_have_own_shapes_saturated_colours_and_ground_truth(styl
 
 @pytest.mark.slow
 def test_probe_colour_measures_the_model_and_the_albedo_autoencoder(tmp_path):
-    """scripts/probe_colour.py, two steps each way: one line and one JSON point per
+    """benchmarks/probe_colour.py, two steps each way: one line and one JSON point per
     measurement, the chroma ratio being the albedo's chroma over the input's."""
     import json
     import subprocess
     import sys
 
     generate(str(tmp_path / "data"), 24, image_size=64, seed=2, style="blobs")
-    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts",
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks",
                           "probe_colour.py")
     for mode in ("model", "albedo_ae"):
         out = tmp_path / f"{mode}.json"

@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # oneDNN's CPU kernels. TensorFlow turns them on by itself only on CPUs with AVX-512
 # VNNI/BF16 or AMX; elsewhere (e.g. AVX2) it falls back to Eigen, whose convolution
 # gradients are slow at these networks' shapes: a configs/tiny.yaml training step on a
-# 2-core AVX2 CPU takes about half the time with oneDNN (scripts/bench_train.py
+# 2-core AVX2 CPU takes about half the time with oneDNN (benchmarks/bench_train.py
 # --config). Same arithmetic up to float rounding. Read once, when TensorFlow is first
 # imported, so `import tfsym3d` before tensorflow; TF_ENABLE_ONEDNN_OPTS=0 turns it off.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

@@ -134,7 +134,7 @@ class Config:
                                  "(Keras' weights) or torch (torchvision's).")
     perc_dtype: str = _opt("float32", "VGG16 arithmetic in the perceptual loss when "
                            "precision is float32: float32, bfloat16, or auto (bfloat16 where "
-                           "the GPU or CPU has it natively: see scripts/bench_train.py); "
+                           "the GPU or CPU has it natively: see benchmarks/bench_train.py); "
                            "under a mixed precision the VGG16 follows the precision.")
     precision: str = _opt("float32", "Arithmetic of the five networks (and the VGG16): "
                           "float32, mixed_bfloat16, mixed_float16 (with loss scaling) or "

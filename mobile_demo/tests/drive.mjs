@@ -1,6 +1,6 @@
 // Drives the built web app in headless Chromium (Debian's /usr/bin/chromium, through
 // puppeteer-core) and prints one JSON object with what the page showed. Used by
-// tests/test_mobile.py and scripts/bench_mobile.py.
+// tests/test_mobile.py and benchmarks/bench_mobile.py.
 //
 //   node mobile_demo/tests/drive.mjs --url=http://127.0.0.1:PORT/index.html?model=X
 //       [--viewport=412x915] [--touch] [--upload=FILE ...] [--camera=deny]

@@ -56,7 +56,7 @@ def rasterize(vertices, faces, K, image_shape, near=1e-3, window=2, chunk=None, 
       chunk: number of blocks per loop iteration for triangles larger than the first
         block (a speed/memory knob; default DEFAULT_CHUNK).
       xla: run the visibility pass under XLA (same result; slower on CPU, see
-        scripts/bench_renderer.py).
+        benchmarks/bench_renderer.py).
       fused: compile the differentiable depth and barycentric computation with XLA
         (same values up to float rounding; ~3x faster forward and backward on CPU).
 

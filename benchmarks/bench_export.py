@@ -1,6 +1,6 @@
 """Benchmark: file size and batch-1 latency of every export format, side by side.
 
-    python scripts/bench_export.py [--repeats=30] [--out=runs/bench_export] [--kernels]
+    python benchmarks/bench_export.py [--repeats=30] [--out=runs/bench_export] [--kernels]
 
 Exports a full-size model (the paper's widths, 64x64, untrained weights) to SavedModel,
 TFLite fp32/fp16/int8 (XNNPACK, LiteRT) and ONNX (ONNX Runtime), then times one image at

@@ -11,7 +11,7 @@ checkpoint (fp32, fp16 and int8 TFLite models), then
    their ratio to fp32's (bar: int8 within 5% on both). The int8 model is calibrated on
    the model's own training images (its config's data_dir).
 
-    python scripts/bench_mobile.py --checkpoint=runs/quickstart/run \
+    python benchmarks/bench_mobile.py --checkpoint=runs/quickstart/run \
         --data=runs/quickstart/data [--out=runs/bench_mobile] [--num=100]
 """
 

@@ -10,7 +10,7 @@ so that drifts of this machine's speed hit both; the share outside the networks 
 --perc_dtypes: float32 (the authors' arithmetic) and the config's auto (bfloat16 where
 the hardware has it natively, else float32; the row says which it became).
 
-    python scripts/bench_train.py [--batches=16,64] [--repeats=5] [--modes=graph,xla] \
+    python benchmarks/bench_train.py [--batches=16,64] [--repeats=5] [--modes=graph,xla] \
         [--perc_dtypes=float32,auto]
 
 With --workers=N (local multi-worker comparison, configs/tiny.yaml, global batch 16):
@@ -19,7 +19,7 @@ processes x 1 device (MultiWorkerMirroredStrategy on 127.0.0.1), in one run, rea
 Keras' time of the last epoch; and the input pipeline alone, folder of files
 against TFRecord shards, in images/s and as a ratio to the training step's.
 
-    python scripts/bench_train.py --workers=2 [--steps=12]
+    python benchmarks/bench_train.py --workers=2 [--steps=12]
 
 With --precisions (issue 42): the full training step of each --config (renderer and
 losses included) in float32 and in mixed precision, in one process, the two models
@@ -27,7 +27,7 @@ timed in alternating rounds on the same batch of synthetic faces from the same i
 weights. Prints the CPU's features, seconds per step (medians), images/s, the speed-up
 and both first-step losses.
 
-    python scripts/bench_train.py --precisions=float32,mixed_bfloat16 \
+    python benchmarks/bench_train.py --precisions=float32,mixed_bfloat16 \
         --config=configs/tiny.yaml --config=configs/synface.yaml --set=lam_perc=0 \
         [--batch=16] [--repeats=10]
 
@@ -41,7 +41,7 @@ steps at a time makes slow phases of a shared machine hit both alike. Prints sec
 per step (medians), images/s, the ratio and both first-step losses (equal to float
 rounding).
 
-    python scripts/bench_train.py --config=configs/tiny.yaml [--batch=16] [--repeats=10] \
+    python benchmarks/bench_train.py --config=configs/tiny.yaml [--batch=16] [--repeats=10] \
         [--before=c221cc4] [--set=lam_perc=0 ...]
 """
 

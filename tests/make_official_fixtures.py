@@ -2,7 +2,7 @@
 layout, in both torch.save formats, and what their networks compute.
 
     python -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch==2.13.0 numpy
-    /tmp/torchenv/bin/python scripts/make_official_fixtures.py --out=tests/fixtures/official
+    /tmp/torchenv/bin/python tests/make_official_fixtures.py --out=tests/fixtures/official
 
 Run once with torch installed; the tests then need no torch. The five networks below are
 written from the paper's architecture as the authors' unsup3d/networks.py lays it out

@@ -2,7 +2,7 @@
 with the albedo's chroma (as a ratio of the input's) and the re-rendering's L1 error
 measured on a fixed set of training images every few steps (issue 43's measurement).
 
-    python scripts/probe_colour.py --data=DIR [--steps=800] [--every=100] [--num=2400]
+    python benchmarks/probe_colour.py --data=DIR [--steps=800] [--every=100] [--num=2400]
         [--config=configs/tiny.yaml] [--set=KEY=VALUE ...] [--mode=model|albedo_ae]
         [--fixed] [--seed=0] [--json=OUT.json]
 

@@ -2,7 +2,7 @@
 fixed time budget, evaluate on its held-out test split against the baselines, and repeat
 for the variants asked for at the same budget.
 
-    python scripts/bench_learning.py [--minutes=30] [--eval_every=15] [--num=5000] \
+    python benchmarks/bench_learning.py [--minutes=30] [--eval_every=15] [--num=5000] \
         [--style=faces|blobs|cars] \
         [--variants=full,authors_renderer,no_albedo_flip,no_depth_flip,no_light,no_conf] \
         [--out=runs/bench_learning] [--data=DIR] [--config=configs/tiny.yaml] \

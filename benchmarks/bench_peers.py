@@ -13,7 +13,7 @@ shared machine hit all alike. Prints the CPU's features, ms/step, images/s and t
 ratios (medians over --repeats rounds).
 
     pip install -e .[convert]      # torch, CPU (never a runtime or test dependency)
-    python scripts/bench_peers.py [--widths=paper,tiny] [--batch=16] [--repeats=8] \\
+    python benchmarks/bench_peers.py [--widths=paper,tiny] [--batch=16] [--repeats=8] \\
         [--precisions=mixed_bfloat16] [--threads=N] [--networks=unsup3d/networks.py]
 
 --networks: the authors' unsup3d/networks.py (its Encoder, EDDeconv and ConfNet with
@@ -215,7 +215,7 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--networks", default=None,
                         help="the authors' unsup3d/networks.py (default: the faithful "
-                        "definitions in scripts/make_official_fixtures.py)")
+                        "definitions in tests/make_official_fixtures.py)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

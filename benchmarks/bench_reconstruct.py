@@ -1,6 +1,6 @@
 """Benchmark: `tfsym3d reconstruct` throughput with a full-size model.
 
-    python scripts/bench_reconstruct.py [--num=64] [--batch=32] [--repeats=3]
+    python benchmarks/bench_reconstruct.py [--num=64] [--batch=32] [--repeats=3]
 
 Times, side by side and interleaved round after round, the whole reconstruction of the
 same photos (reading and cropping, batched inference, writing every file) in three

@@ -7,7 +7,7 @@ the training ranges (rotations +-60 deg, xy translation +-0.1). Beside it, in th
 process and run: forward+backward of the authors' five networks at batch B, and the
 rasterization of 2B meshes alone. Prints a table and the ratio renderer / networks.
 
-    python scripts/bench_renderer.py [--batch=64] [--repeats=5] [--parts=renderer,tfg] \
+    python benchmarks/bench_renderer.py [--batch=64] [--repeats=5] [--parts=renderer,tfg] \
         [--tfg_wheel=WHEEL]
 
 Then the rasterizer against TensorFlow Graphics' C++ CPU kernel (rasterize_triangles),

@@ -1,4 +1,4 @@
-"""Helpers shared by the scripts/bench_*.py benchmarks."""
+"""Helpers shared by the benchmarks/bench_*.py benchmarks."""
 
 import time
 

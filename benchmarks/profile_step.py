@@ -9,7 +9,7 @@ synthetic faces, then:
     and backward, shading and re-rendering forward and backward, the rasterizer's
     visibility pass alone.
 
-    python scripts/profile_step.py [--config=configs/tiny.yaml] [--batch=16] \
+    python benchmarks/profile_step.py [--config=configs/tiny.yaml] [--batch=16] \
         [--steps=3] [--top=25] [--repeats=7]
 
 Set TF_ENABLE_ONEDNN_OPTS=0 to see TensorFlow's Eigen kernels instead of oneDNN's.
