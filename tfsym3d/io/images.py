@@ -119,24 +119,14 @@ def read(path):
 def to_float(samples):
     """Stored samples (read_samples: uint8 [h, w, 3] or uint16 [h, w, 1]) -> float32
     [h, w, 3] in [0, 1]; float images pass through as float32."""
-    if samples.dtype == np.uint8:
-        return np.divide(samples, np.float32(255.0), out=_aligned(samples.shape))
+    if samples.dtype == np.uint8:  # one float array, no temporaries
+        return np.divide(samples, np.float32(255.0), out=np.empty(samples.shape, np.float32))
     if samples.dtype == np.uint16:
-        out = _aligned(samples.shape[:2] + (3,))
+        out = np.empty(samples.shape[:2] + (3,), np.float32)
         np.divide(samples, np.float32(65535.0), out=out[..., :1])
         out[..., 1:] = out[..., :1]
         return out
     return np.asarray(samples, np.float32)
-
-
-def _aligned(shape):
-    """An empty float32 array at a 64-byte boundary, which TensorFlow takes without a
-    copy (tf.convert_to_tensor copies a numpy array that is not: a 49 Mpx photo's
-    0.6 GB twice)."""
-    count = int(np.prod(shape))
-    buffer = np.empty(4 * count + 64, np.uint8)
-    skip = -buffer.ctypes.data % 64
-    return buffer[skip:skip + 4 * count].view(np.float32).reshape(shape)
 
 
 # The most pixels a baseline or progressive (Huffman-coded) JPEG can describe per byte
