@@ -89,7 +89,7 @@ def test_a_name_downloads_converts_and_caches_once(server, cache, monkeypatch, t
     assert named.cfg.to_dict() == by_hand.cfg.to_dict()
     assert len(requests) == before + 1  # the second use reads the cache
     assert run(["tfsym3d", "pretrained", "--list"]) == 0
-    assert "celeba   " + str(cache / "pretrained" / "celeba") in capsys.readouterr().out
+    assert "celeba     " + str(cache / "pretrained" / "celeba") in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("route, says", [("html", "not a zip file"), ("cut", "closed after"),

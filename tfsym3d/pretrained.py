@@ -264,7 +264,7 @@ def main(fv, args):
     if fv.list or not args:
         for name, d, size, url in listing():
             where = f"{d} ({size / 2 ** 20:.1f} MiB)" if d else "not cached"
-            print(f"{name:<8} {where}  from {url}")
+            print(f"{name:<10} {where}  from {url}")
         return 0
     for name in args:
         fetch(name, log=lambda line: print(f"tfsym3d pretrained: {line}", file=sys.stderr))
