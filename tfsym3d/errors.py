@@ -13,8 +13,7 @@ its one line and status).
 # Optional modules -> the extra that installs them (setup.cfg).
 EXTRAS = {"tf2onnx": "export", "onnxruntime": "export", "ai_edge_litert": "export",
           "trimesh": "reconstruct", "cv2": "reconstruct", "tensorflow_serving": "serving",
-          "grpc": "serving",
-          "torch": "convert"}
+          "grpc": "serving", "torch": "convert"}
 
 
 def missing_extra(err):

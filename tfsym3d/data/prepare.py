@@ -35,6 +35,12 @@ from tfsym3d.data.sources import SPLIT_NAMES, save_crop
 MIN_SIZE, MAX_SIZE = 16, 1024
 
 
+def check_size(size):
+    """ValueError (one line) unless `size` is a crop side in MIN_SIZE..MAX_SIZE."""
+    if not (isinstance(size, int) and MIN_SIZE <= size <= MAX_SIZE):
+        raise ValueError(f"--size must be {MIN_SIZE} to {MAX_SIZE} pixels; got {size}")
+
+
 def crop_stem(rel, where, count, written):
     """The stem of a photo's crops: its path in the folder with separators as "__", the
     extension added (then _2, _3...) where a crop of that name is already in `written`
@@ -137,8 +143,7 @@ def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0
         raise ValueError(f"--split must be three fractions adding up to 1; got {split}")
     if detect not in ("face", "cat", "none"):
         raise ValueError(f"--detect must be face, cat or none; got {detect!r}")
-    if not (isinstance(size, int) and MIN_SIZE <= size <= MAX_SIZE):
-        raise ValueError(f"--size must be {MIN_SIZE} to {MAX_SIZE} pixels; got {size}")
+    check_size(size)
     if not os.path.isdir(images_dir):
         raise ValueError(f"{images_dir}: no such folder")
     settings = {"detect": detect, "size": int(size), "split": list(split), "seed": seed}
@@ -257,10 +262,7 @@ def _published(fv):
     """prepare --source=celeba|cats (tfsym3d.data.sources)."""
     from tfsym3d.data import sources
 
-    if not (isinstance(fv.size, int) and MIN_SIZE <= fv.size <= MAX_SIZE):
-        print(f"tfsym3d prepare: --size must be {MIN_SIZE} to {MAX_SIZE} pixels; got "
-              f"{fv.size}", file=sys.stderr)
-        return 1
+    check_size(fv.size)
     fail = Failures("tfsym3d prepare")
     if fv.source == "celeba":
         if not fv.bbox:
@@ -277,9 +279,9 @@ def main(fv, args):
     if args or not fv.images or not fv.out:
         print("tfsym3d prepare: give --images=DIR --out=DATA", file=sys.stderr)
         return 2
-    if fv.source != "photos":
-        return _published(fv)
     try:
+        if fv.source != "photos":
+            return _published(fv)
         split = [float(v) for v in fv.split.split(",")]
         record = prepare_folder(fv.images, fv.out, fv.detect, fv.size, split, fv.seed)
     except (ValueError, FileNotFoundError) as err:

@@ -46,10 +46,8 @@ def save_crop(crop, out_path, size):
     """Resizes a crop [h, w, 3] (in [0, 1], or samples as read_samples reads them) to
     size x size (tfsym3d.io.images.resize, as every reader does) and writes it as an
     8-bit PNG."""
-    from tfsym3d.io.images import resize, to_uint8
-
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
-    Image.fromarray(to_uint8(resize(crop, size).numpy())).save(out_path)
+    Image.fromarray(images.to_uint8(images.resize(crop, size).numpy())).save(out_path)
 
 
 def parse_bbox_line(line):

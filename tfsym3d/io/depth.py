@@ -42,12 +42,10 @@ def read_depth_png(path, shape=None):
     or when `shape` (H, W: its image's) is given and the header says another size."""
     with images.open_image(path) as im:
         w, h = im.size
-        if w * h > images.MAX_PIXELS:
-            raise images.InputError(f"depth map {w}x{h} is {w * h:,} pixels, over the "
-                                    f"limit of {images.MAX_PIXELS:,} (TFSYM3D_MAX_PIXELS)")
+        images.check_pixels(w, h, "depth map ")
         if shape is not None and (h, w) != tuple(shape):
             raise images.InputError(f"depth map {w}x{h} does not match its image "
-                             f"{shape[1]}x{shape[0]}")
+                                    f"{shape[1]}x{shape[0]}")
         arr = np.asarray(im, dtype=np.float32)
         scale = 65535.0 if (im.mode.startswith("I") or arr.max() > 255) else 255.0
     if arr.ndim == 3:

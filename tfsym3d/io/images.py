@@ -71,6 +71,14 @@ def open_image(path):
                              "(TFSYM3D_MAX_PIXELS)") from err
 
 
+def check_pixels(width, height, what=""):
+    """InputError when width x height (a header's) is over MAX_PIXELS; `what` names the
+    kind of image in the message ("depth map ")."""
+    if width * height > MAX_PIXELS:
+        raise InputError(f"{what}{width}x{height} is {width * height:,} pixels, over the "
+                         f"limit of {MAX_PIXELS:,} (TFSYM3D_MAX_PIXELS)")
+
+
 def read_samples(path):
     """Reads an image file (a path or a file object) as its stored samples, EXIF
     orientation applied, not yet in floats: uint8 [H, W, 3] (grey, palette and RGBA made
@@ -86,9 +94,7 @@ def read_samples(path):
     try:
         with open_image(path) as im:
             w, h = im.size
-            if w * h > MAX_PIXELS:
-                raise InputError(f"{w}x{h} is {w * h:,} pixels, over the limit of "
-                                 f"{MAX_PIXELS:,} (TFSYM3D_MAX_PIXELS)")
+            check_pixels(w, h)
             if im.format == "JPEG":
                 _check_jpeg_size(w, h, _byte_size(path))
             orientation = im.getexif().get(0x0112, 1)
@@ -351,7 +357,7 @@ def gif_frames(data):
 
     def step(pos, frames, in_blocks, done):
         c = at(pos)
-        block = tf.where(c == 0, pos + 1, pos + c + 1)  # inside sub-blocks
+        block = pos + c + 1  # inside sub-blocks (the terminator 0 is one byte)
         image = pos + 10 + table(at(pos + 9)) + 1
         pos_next = tf.where(in_blocks, block,
                             tf.where(c == 0x2C, image, tf.where(c == 0x21, pos + 2, pos)))
