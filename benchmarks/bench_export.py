@@ -43,8 +43,7 @@ def main():
     from tfsym3d.model import Unsup3D, build
 
     model = use_export_ops(build(Unsup3D(Config(fuse_renderer=False))))
-    written = export.export_model(model, args.out, quantize=("none", "fp16", "int8"),
-                                  log=lambda *a: None)
+    written = export.export_model(model, args.out, quantize=("none", "fp16", "int8"))
     x = export.sample_images(1, model.cfg.image_size, seed=4)
     # The same inference graph as the exports (networks and shading, no re-rendering),
     # run op by op.

@@ -11,7 +11,6 @@ the photos are synthetic faces made by `tfsym3d synth`. Prints images/s per mode
 """
 
 import argparse
-import contextlib
 import os
 import sys
 import tempfile
@@ -34,7 +33,7 @@ def main():
     from tfsym3d.config import Config
     from tfsym3d.data.synth import generate
     from tfsym3d.model import Unsup3D, build
-    from tfsym3d.reconstruct.cli import run
+    from tfsym3d.reconstruct.files import reconstruct_files
     from tfsym3d.reconstruct.inference import Reconstructor
     from tfsym3d.reconstruct.inputs import prepare
 
@@ -55,9 +54,8 @@ def main():
     def files_run(mesh, gifs):
         out = os.path.join(work, f"out_{mesh}_{gifs}")
         def call():
-            with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
-                run(model, paths, out, batch_size=args.batch, mesh=mesh, gifs=gifs,
-                        log=null, engine=engine)
+            reconstruct_files(model, paths, out, batch_size=args.batch, mesh=mesh,
+                              gifs=gifs, engine=engine)
 
         return call
 

@@ -81,7 +81,8 @@ mkdir -p "$WEB/model" "$WEB/vendor/litertjs/core" "$WEB/vendor/litertjs/wasm-uti
   "$WEB/vendor/three/examples/jsm/exporters"
 cp "$HERE"/web/*.html "$HERE"/web/*.js "$HERE"/web/*.css "$WEB/"
 # The rules the page shares with Python (pixel limit, colour map, mesh trim), from Python.
-"$PY" -m tfsym3d.export.page "$WEB/constants.js"
+"$PY" -c 'import sys; from tfsym3d.export import page; page.write(sys.argv[1])' \
+  "$WEB/constants.js"
 NM=$HERE/node_modules
 cp -r "$NM/@litertjs/core/dist" "$NM/@litertjs/core/wasm" "$WEB/vendor/litertjs/core/"
 cp -r "$NM/@litertjs/wasm-utils/dist" "$WEB/vendor/litertjs/wasm-utils/"

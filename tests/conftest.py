@@ -7,6 +7,21 @@ import tfsym3d  # noqa: F401  (first: it sets TensorFlow's start-up options)
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 
+@pytest.fixture
+def logged(caplog):
+    """A function giving the lines the library logged (logger `tfsym3d`, INFO and above)
+    since the last call, one per line: what a command shows on stderr."""
+    caplog.set_level("INFO", logger="tfsym3d")
+
+    def lines():
+        text = "\n".join(r.getMessage() for r in caplog.records
+                         if r.name.startswith("tfsym3d"))
+        caplog.clear()
+        return text
+
+    return lines
+
+
 @pytest.fixture(scope="session")
 def model_run(tmp_path_factory):
     """A run directory holding an untrained configs/tiny.yaml model (shared by the tests

@@ -55,6 +55,8 @@ def test_an_unexpected_error_is_one_line_and_verbose_shows_its_traceback(monkeyp
         cli.run(["tfsym3d", "export"])
     assert exit_info.value.code == 130
     assert capsys.readouterr().err == "tfsym3d export: interrupted\n"
-    assert cli.one_line(ValueError("x" * 400)).endswith("...")
-    assert len(cli.one_line(ValueError("x" * 400))) == 300
+    from tfsym3d.errors import one_line
+
+    assert one_line(ValueError("x" * 400)).endswith("...")
+    assert len(one_line(ValueError("x" * 400))) == 300
 

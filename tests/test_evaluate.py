@@ -174,6 +174,7 @@ def test_cli_with_a_checkpoint_adds_the_model_and_view_scores(split, tmp_path, m
     assert -len(LANDMARKS) <= report["keypoints"]["score"] <= len(LANDMARKS)
 
 
+@pytest.mark.slow
 def test_cli_takes_a_keras_file_as_the_checkpoint(split, tmp_path, model_run):
     from tfsym3d import load_model
 

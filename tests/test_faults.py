@@ -1,122 +1,16 @@
-"""Faults: damaged checkpoints are named and walked past, leftovers of an interrupted
-save are removed, a checkpoint that does not fit its config is said to; files that would
-decode to gigabytes stay under 2 GiB; a really full disk (a tmpfs) leaves nothing
-half-written."""
+"""Faults: a file in the way stops a command before it writes; files that would decode to
+gigabytes stay under 2 GiB; a really full disk (a tmpfs) leaves nothing half-written.
+(Damaged checkpoints: test_checkpoints.py.)"""
 
 
 import os
 import sys
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests import hostile_files
-from tfsym3d import load_config
-from tfsym3d.checkpoints import CheckpointMismatch, load_model
-from tfsym3d.train import train
-
-SMALL = dict(nf_depth=16, zdim_depth=16, nf_light=8, nf_conf=16, zdim_conf=16, lam_perc=0,
-             batch_size=4, log_freq=1, seed=0)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A run directory after two epochs (ckpt-1 and ckpt-2), its data and ckpt-1's
-    weights; trained once for the module."""
-    x = np.random.default_rng(0).uniform(size=(8, 64, 64, 3)).astype(np.float32)
-    run = tmp_path_factory.mktemp("trained") / "run"
-    ds = tf.data.Dataset.from_tensor_slices(x).batch(4)
-    model, _ = train(load_config(None, dict(SMALL, num_epochs=1)), str(run), train_ds=ds,
-                     verbose=0)
-    first = [v.numpy() for v in model.weights]
-    train(load_config(None, dict(SMALL, num_epochs=2)), str(run), train_ds=ds, verbose=0)
-    return run, ds, first
-
-
-@pytest.fixture
-def run(trained, tmp_path):
-    """A copy of the trained run directory for one test to damage."""
-    import shutil
-
-    source, ds, first = trained
-    shutil.copytree(source, tmp_path / "run")
-    return tmp_path / "run", ds, first
-
-
-def _data_file(run, n):
-    return run / "checkpoints" / f"ckpt-{n}.data-00000-of-00001"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("damage", ["truncated", "random", "index_cut"])
-def test_a_damaged_newest_checkpoint_is_named_and_the_previous_one_used(run, capsys,
-                                                                         damage):
-    run, ds, first = run
-    if damage == "index_cut":
-        index = run / "checkpoints" / "ckpt-2.index"
-        index.write_bytes(index.read_bytes()[:40])
-    else:
-        data = _data_file(run, 2)
-        size = data.stat().st_size
-        data.write_bytes(data.read_bytes()[:size // 2] if damage == "truncated"
-                         else np.random.default_rng(1).bytes(size))
-    capsys.readouterr()
-    model = load_model(str(run))
-    err = capsys.readouterr().err
-    assert "skipping the damaged checkpoint" in err and "ckpt-2" in err
-    assert "using the older checkpoint" in err and "ckpt-1" in err
-    for a, b in zip(first, [v.numpy() for v in model.weights], strict=True):
-        np.testing.assert_array_equal(a, b)
-    # Training resumes from ckpt-1 and writes a good ckpt-2 over the damaged one.
-    model, history = train(load_config(None, dict(SMALL, num_epochs=2)), str(run),
-                           train_ds=ds, verbose=0)
-    assert len(history.history["loss"]) == 1 and int(model.epoch) == 2
-    capsys.readouterr()
-    load_model(str(run))
-    assert "skipping" not in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_no_readable_checkpoint_is_one_line_naming_the_run(run, capsys):
-    from tfsym3d import cli
-
-    run, _, _ = run
-    for n in (1, 2):
-        _data_file(run, n).write_bytes(b"")
-    with pytest.raises(ValueError, match="none of its 2 checkpoint"):
-        load_model(str(run))
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        cli.run(["tfsym3d", "reconstruct", f"--checkpoint={run}", f"--out={run}/r", "x.png"])
-    assert exit_info.value.code == 1
-    last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith("tfsym3d reconstruct: ") and "none of its 2 checkpoint" in last
-
-
-@pytest.mark.slow
-def test_an_interrupted_save_is_cleaned_up(run, capsys):
-    run, ds, _ = run
-    temp = run / "checkpoints" / "ckpt-3_temp"
-    temp.mkdir()
-    (temp / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"half")
-    train(load_config(None, dict(SMALL, num_epochs=3)), str(run), train_ds=ds, verbose=0)
-    assert not temp.exists()
-    assert "removed" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_a_checkpoint_that_does_not_fit_its_config_says_so(run):
-    run, _, _ = run
-    cfg = (run / "config.yaml").read_text()
-    (run / "config.yaml").write_text(cfg.replace("nf_depth: 16", "nf_depth: 32"))
-    with pytest.raises(CheckpointMismatch) as err:
-        load_model(str(run))
-    assert str(err.value).endswith(
-        "ckpt-2: its weights do not fit the model of the config: netD/enc_conv1/kernel "
-        "(network netD) is (4, 4, 3, 16) in the checkpoint, (4, 4, 3, 32) in the model (was "
-        "config.yaml edited?)")
-    assert "\n" not in str(err.value)
+from tfsym3d.checkpoints import load_model
 
 
 def test_a_file_in_the_way_stops_export_and_reconstruct_before_writing(model_run, tmp_path,
@@ -197,9 +91,8 @@ def test_an_image_whose_files_fail_half_way_leaves_nothing_half_written(model_ru
     partial folder either), the others and index.html are complete."""
     from PIL import Image
 
-    from tfsym3d.checkpoints import load_model
-    from tfsym3d.reconstruct import cli as reconstruct_cli
     from tfsym3d.reconstruct import outputs
+    from tfsym3d.reconstruct.files import reconstruct_files
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -214,8 +107,8 @@ def test_an_image_whose_files_fail_half_way_leaves_nothing_half_written(model_ru
 
     monkeypatch.setattr(outputs, "save_png", disk_full_on_b)
     out = tmp_path / "out"
-    summary = reconstruct_cli.run(load_model(model_run), [str(photos)], str(out), mesh=False,
-                                  gifs=False)
+    summary = reconstruct_files(load_model(model_run), [str(photos)], str(out), mesh=False,
+                                gifs=False)
     assert summary["done"] == ["a"] and "no space left" in summary["failed"][0][1]
     assert sorted(os.listdir(out)) == ["a", "contact_sheet.png", "glb_viewer.js",
                                        "index.html"]

@@ -96,3 +96,59 @@ def test_no_test_edits_sys_path():
     edits = [p for p in glob.glob(os.path.join(here, "*.py"))
              if re.search(r"sys\.path\.(insert|append)\(", open(p).read())]
     assert edits == []
+
+
+# The dispatcher and the commands report to the user; nothing else may.
+FRONT = ("tfsym3d.cli", "tfsym3d.commands")
+
+
+def _library():
+    return {m: p for m, p in _modules().items()
+            if not any(m == f or m.startswith(f + ".") for f in FRONT)}
+
+
+def test_no_library_module_imports_a_command():
+    graph = import_graph()
+    wrong = {m: sorted(n for n in graph[m] if n.startswith(FRONT)) for m in _library()}
+    assert {m: v for m, v in wrong.items() if v} == {}
+    # every command is a module of tfsym3d.commands
+    from tfsym3d.cli import COMMANDS
+
+    assert all(module.startswith("tfsym3d.commands.") for module, _ in COMMANDS.values())
+
+
+def speaking_calls(tree):
+    """(line, call) of every print(), exit()/quit(), sys.exit, os._exit and
+    sys.stdout/stderr.write in a module's syntax tree."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        name = f.id if isinstance(f, ast.Name) else None
+        if isinstance(f, ast.Attribute):
+            base = ast.unparse(f.value)
+            name = f"{base}.{f.attr}"
+        if name in ("print", "exit", "quit", "sys.exit", "os._exit", "sys.stdout.write",
+                    "sys.stderr.write"):
+            found.append((node.lineno, name))
+    return found
+
+
+def test_the_checker_finds_prints_and_exits():
+    tree = ast.parse("import sys, os\nprint(1)\nsys.exit(2)\nos._exit(3)\n"
+                     "sys.stderr.write('x')\nlog.info('fine')\n")
+    assert [c for _, c in speaking_calls(tree)] == ["print", "sys.exit", "os._exit",
+                                                   "sys.stderr.write"]
+
+
+def test_no_library_module_prints_or_exits():
+    """The library logs (logger `tfsym3d`), returns and raises; only the commands and the
+    dispatcher write to the user or choose an exit status."""
+    found = {}
+    for m, path in _library().items():
+        with open(path) as f:
+            calls = speaking_calls(ast.parse(f.read()))
+        if calls:
+            found[m] = calls
+    assert found == {}

@@ -32,9 +32,9 @@ def _at(tmp_path, rel, src=PTH):
     ("synface/checkpoint030.pth", PTH, "celeba", "with netC"),  # not under results/
 ])
 def test_a_pth_preset_comes_from_the_authors_folders_or_the_shapes(tmp_path, rel, src,
-                                                                   preset, because):
-    said = []
-    model = loader.load_model(_at(tmp_path, rel, src), log=said.append)
+                                                                   preset, because, logged):
+    model = loader.load_model(_at(tmp_path, rel, src))
+    said = logged().splitlines()
     assert len(said) == 1 and f"{preset}.yaml" in said[0] and because in said[0], said
     cfg = loader.config_of(str(tmp_path / rel))
     want = official.converted_config(PTH if src == PTH else NOCONF,

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from tfsym3d import cli, distribute
+from tfsym3d import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small and deterministic: the files' order (shuffle_buffer 1), no random flips, a seed.
@@ -82,24 +82,6 @@ def records(tmp_path_factory):
     assert run(["tfsym3d", "prepare-tfrecords", f"--data={root / 'files'}",
                 f"--out={root / 'records'}", "--shards=2"]) == 0
     return root
-
-
-def test_tf_config_errors_are_one_line():
-    good = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
-            "task": {"type": "worker", "index": 1}}
-    spec = distribute.read_tf_config({"TF_CONFIG": json.dumps(good)})
-    assert spec["index"] == 1 and len(spec["workers"]) == 2
-    assert distribute.read_tf_config({}) is None
-    cases = [("{not json", "not valid JSON"),
-             (json.dumps({"cluster": good["cluster"]}), "no \"task\""),
-             (json.dumps(dict(good, task={"type": "worker", "index": 2})), "out of range"),
-             (json.dumps(dict(good, task={"type": "ps", "index": 0})), "not in the cluster"),
-             (json.dumps({"cluster": {"worker": ["nohost"]}, "task": good["task"]}),
-              "not host:port")]
-    for text, message in cases:
-        with pytest.raises(ValueError, match=message) as err:
-            distribute.read_tf_config({"TF_CONFIG": text})
-        assert "\n" not in str(err.value)
 
 
 def test_a_missing_worker_is_named_not_waited_for(tmp_path, records):

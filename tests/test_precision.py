@@ -73,6 +73,7 @@ def _pair(cfg_values):
     return models
 
 
+@pytest.mark.slow
 def test_networks_compute_in_bfloat16_and_hand_float32_to_the_renderer():
     f32, bf16 = _pair(SMALL)
     conv = bf16.netD.stack[0]
@@ -88,6 +89,7 @@ def test_networks_compute_in_bfloat16_and_hand_float32_to_the_renderer():
     assert f32.netD.stack[0].compute_dtype == "float32"
 
 
+@pytest.mark.slow
 def test_one_mixed_bfloat16_step_tracks_the_float32_one():
     """Same weights, same batch of faces: the loss terms agree to 2e-3 relative and the
     gradients point the same way (bfloat16 keeps 8 bits of mantissa: ~4e-3 relative per

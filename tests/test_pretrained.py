@@ -65,6 +65,7 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
+@pytest.mark.slow
 def test_a_name_downloads_converts_and_caches_once(server, cache, monkeypatch, tmp_path,
                                                    capsys):
     from PIL import Image

@@ -13,7 +13,6 @@ from PIL import Image
 from tfsym3d.io.depth import depth_png16
 from tfsym3d.io.images import centre_box
 from tfsym3d.reconstruct import inference, inputs, mesh, outputs, pictures, reconstruct_images
-from tfsym3d.renderer import Renderer
 
 S = 64  # configs/tiny.yaml
 TRIM = mesh.BORDER_TRIM
@@ -44,27 +43,6 @@ def test_colormap_and_depth_encoding():
     assert pictures.colormap(0.1) == pytest.approx((magma[0] + magma[1]) / 2, abs=1e-6)
     d = np.array([0.9, 1.0, 1.1, 1.2])
     assert depth_png16(d, 0.9, 1.1).tolist() == [65535, 32768, 0, 0]
-
-
-def test_mesh_layout_matches_the_camera_and_faces_the_viewer():
-    r = Renderer(S)
-    depth = np.full([S, S], 1.05, np.float32)
-    depth[10, 20] = 0.95
-    v, f, uv = mesh.mesh_arrays(depth, r)
-    n = S - 2 * TRIM
-    assert v.shape == (n * n, 3) and f.shape == (2 * (n - 1) ** 2, 3) and uv.shape == (n * n, 2)
-    # Pixel (row 10, col 20) -> vertex (10 - TRIM) * n + (20 - TRIM): x right, y up,
-    # z towards the viewer about the rotation centre.
-    fx, c = r.K[0, 0], r.K[0, 2]
-    k = (10 - TRIM) * n + (20 - TRIM)
-    assert v[k] == pytest.approx([(20 - c) / fx * 0.95, -(10 - c) / fx * 0.95, 1.0 - 0.95],
-                                 abs=1e-6)
-    assert uv[k] == pytest.approx([(20 - TRIM + 0.5) / n, 1 - (10 - TRIM + 0.5) / n])
-    # A flat depth: every triangle's normal points at the viewer (+z).
-    flat, faces, _ = mesh.mesh_arrays(np.ones([S, S], np.float32), r)
-    a, b, cc = flat[faces[:, 0]], flat[faces[:, 1]], flat[faces[:, 2]]
-    normals = np.cross(b - a, cc - a)
-    assert (normals[:, 2] > 0).all()
 
 
 def test_no_face_found_is_an_input_error(tmp_path):

@@ -126,6 +126,7 @@ def test_true_view_training_feeds_the_csv_views_to_the_renderer(tmp_path):
     assert (tmp_path / "out" / "examples.png").is_file()
 
 
+@pytest.mark.slow
 def test_oracle_fit_the_true_factors_explain_the_head(tmp_path):
     from tfsym3d.config import load_config
     from tfsym3d.model import Unsup3D, build

@@ -36,7 +36,7 @@ def test_count_walks_every_record(shards):
 
 
 @pytest.mark.parametrize("damage,said", [("cut", "truncated"), ("flip", "checksum fails")])
-def test_a_damaged_shard_is_named_and_skipped(shards, damage, said, capsys):
+def test_a_damaged_shard_is_named_and_skipped(shards, damage, said, logged):
     raw = bytearray(open(shards[1], "rb").read())
     if damage == "cut":
         raw = raw[:-100]
@@ -55,4 +55,4 @@ def test_a_damaged_shard_is_named_and_skipped(shards, damage, said, capsys):
                                    counter=counter, random_flip=False)
     assert sum(len(b) for b in batches) == 3  # the whole shard's records
     assert counter.take() == [shards[1]]
-    assert said in capsys.readouterr().err
+    assert said in logged()

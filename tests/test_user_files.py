@@ -55,7 +55,7 @@ def test_export_leaves_a_folder_it_did_not_write(model_run, tmp_path, capsys):
     assert _tree(out) == before and sorted(os.listdir(out)) == ["saved_model"]
 
 
-def test_a_killed_exports_staging_folder_is_cleared_by_the_next(tmp_path):
+def test_a_killed_exports_staging_folder_is_cleared_by_the_next(tmp_path, logged):
     from tfsym3d.export import writer
 
     dead = tmp_path / f"{writer.PARTIAL}999999999-abc"   # no such process
@@ -63,8 +63,8 @@ def test_a_killed_exports_staging_folder_is_cleared_by_the_next(tmp_path):
     other = tmp_path / ".partial"  # not a staging folder's name
     for d in (dead, live, other):
         (d / "tflite").mkdir(parents=True)
-    said = []
-    writer._clear_stale_partials(str(tmp_path), said.append)
+    writer._clear_stale_partials(str(tmp_path))
+    said = logged().splitlines()
     assert not dead.exists() and live.exists() and other.exists()
     assert len(said) == 1 and str(dead) in said[0]
 
@@ -76,6 +76,7 @@ def _reconstruct(model_run, out, *inputs):
                 "--gifs=false", "--mesh=false", *map(str, inputs)])
 
 
+@pytest.mark.slow
 def test_reconstruct_leaves_a_folder_of_the_users_and_names_the_clash(model_run, tmp_path,
                                                                      capsys):
     out = tmp_path / "out"
@@ -120,6 +121,7 @@ def test_reconstruct_names_duplicates_and_its_own_file_names_apart(model_run, tm
     assert not [n for n in names if "partial" in n]
 
 
+@pytest.mark.slow
 def test_reconstruct_skips_a_fifo_and_never_reads_its_own_outputs(model_run, tmp_path,
                                                                  capsys):
     photos = tmp_path / "photos"
@@ -141,7 +143,7 @@ def test_reconstruct_skips_a_fifo_and_never_reads_its_own_outputs(model_run, tmp
 
 # --- prepare -------------------------------------------------------------------------
 
-def test_prepare_keeps_every_crop_and_never_takes_its_own_back(tmp_path, capsys):
+def test_prepare_keeps_every_crop_and_never_takes_its_own_back(tmp_path, logged):
     from tfsym3d.data.prepare import prepare_folder
 
     photos = tmp_path / "photos"
@@ -156,7 +158,7 @@ def test_prepare_keeps_every_crop_and_never_takes_its_own_back(tmp_path, capsys)
     crops = [c for p in first["photos"].values() for c in p["crops"]]
     assert len(crops) == 6 == len(set(crops))
     assert all((out / c).is_file() for c in crops)
-    assert "its crops are named" in capsys.readouterr().err
+    assert "its crops are named" in logged()
     second = prepare_folder(str(photos), str(out), "none", 32, split)
     assert second["last_run"]["photos"] == 0 and len(second["photos"]) == 6
 

@@ -2,12 +2,14 @@
 every epoch, TensorBoard scalars and image grids, and the count of skipped files.
 (Imported when training starts: defining them imports Keras.)"""
 
+import logging
 import math
 import os
-import sys
 
 import keras
 import tensorflow as tf
+
+log = logging.getLogger(__name__)
 
 
 class NonFiniteGuard(keras.callbacks.Callback):
@@ -68,8 +70,7 @@ class SkippedFiles(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         skipped = self.counter.take()
         if skipped:
-            print(f"epoch {epoch + 1}: skipped {len(skipped)} unreadable file(s)",
-                  file=sys.stderr)
+            log.warning(f"epoch {epoch + 1}: skipped {len(skipped)} unreadable file(s)")
 
 
 class ImageSummaries(keras.callbacks.Callback):

@@ -6,13 +6,16 @@
     RUN_DIR/logs/                    TensorBoard scalars and images
 """
 
+import logging
 import os
 import shutil
-import sys
 
 import tensorflow as tf
 
 from tfsym3d.config import load_config
+from tfsym3d.errors import one_line
+
+log = logging.getLogger(__name__)
 
 # A .keras file's config.json is read only up to this size (an Unsup3D's is ~3 kB).
 MAX_KERAS_CONFIG_BYTES = 1 << 20
@@ -86,11 +89,6 @@ class CheckpointMismatch(ValueError):
     """A readable checkpoint whose weights do not fit the model its config builds."""
 
 
-def _one_line(err):
-    text = str(err).strip().splitlines()
-    return text[0][:200] if text else type(err).__name__
-
-
 def _restore_prefix(ckpt, prefix, shapes, partial, config="the config"):
     """Restores ckpt (make_checkpoint) from prefix, whose reader's name -> shape map is
     `shapes`. CheckpointMismatch, naming `config`, when its weights do not fit: the first
@@ -109,19 +107,18 @@ def _restore_prefix(ckpt, prefix, shapes, partial, config="the config"):
         status.expect_partial() if partial else status.assert_existing_objects_matched()
     except (ValueError, AssertionError) as err:
         raise CheckpointMismatch(f"{prefix}: its weights do not fit the model of {config} "
-                                 f"({_one_line(err)})") from err
+                                 f"({one_line(err)})") from err
 
 
-def restore(ckpt, directory, partial=True, log=None):
+def restore(ckpt, directory, partial=True):
     """Restores ckpt (make_checkpoint) from the newest checkpoint of directory that reads
     whole, walking back past damaged ones (a truncated or overwritten data or index file)
-    with one line on `log` for each. partial: whether the checkpoint may hold objects
+    with one line logged for each. partial: whether the checkpoint may hold objects
     ckpt does not (an optimizer, when loading for inference).
 
     Returns the prefix restored, or None when directory holds no checkpoint. Raises
     ValueError naming the directory when none reads, CheckpointMismatch when one reads
     but its weights' shapes are not the model's."""
-    log = log or sys.stderr
     candidates = all_checkpoints(directory)
     for prefix in candidates:
         try:
@@ -130,12 +127,11 @@ def restore(ckpt, directory, partial=True, log=None):
             for name in shapes:
                 reader.get_tensor(name)  # every byte read: a damaged file fails here
         except (tf.errors.OpError, ValueError, IndexError, RuntimeError, OSError) as err:
-            print(f"tfsym3d: skipping the damaged checkpoint {prefix}: {_one_line(err)}",
-                  file=log, flush=True)
+            log.warning(f"skipping the damaged checkpoint {prefix}: {one_line(err)}")
             continue
         _restore_prefix(ckpt, prefix, shapes, partial)
         if prefix != candidates[0]:
-            print(f"tfsym3d: using the older checkpoint {prefix}", file=log, flush=True)
+            log.warning(f"using the older checkpoint {prefix}")
         return prefix
     if candidates:
         raise ValueError(f"{directory}: none of its {len(candidates)} checkpoint(s) can be "
@@ -221,7 +217,7 @@ def load_model(path, **overrides):
     except CheckpointMismatch:
         raise
     except (tf.errors.OpError, ValueError, IndexError, RuntimeError) as err:
-        raise ValueError(f"{prefix}: cannot read this checkpoint ({_one_line(err)})") from err
+        raise ValueError(f"{prefix}: cannot read this checkpoint ({one_line(err)})") from err
     return model
 
 

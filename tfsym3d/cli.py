@@ -9,34 +9,74 @@ lines (oneDNN, CUDA probing, "failed call to cuInit" on a machine without a GPU)
 hidden unless `--verbose` is given to any command; its warnings while the command runs
 still show.
 
-Errors: every command names the errors a user can cause (a missing file, a bad key) in one
-line and exits non-zero. Anything else that escapes a command is also said in one line
-(its kind and first line), exit status 1; `--verbose` shows its Python traceback instead.
-An interrupt (Ctrl-C) exits with status 130 and one line.
+Errors: this is the one place where an error becomes the user's line. The user's
+mistakes (tfsym3d.errors.UserError, and the ValueError / OSError the library raises
+naming the file) are their message, with the status of their kind: 2 for a
+command given wrongly or a bad config key in every command, else 1. Anything else that
+escapes a command is also said in one line (its kind and first line), exit status 1;
+`--verbose` shows its Python traceback instead. An interrupt (Ctrl-C) exits with status
+130 and one line. What the library logs while a command runs (logger `tfsym3d`) is
+written to stderr as `tfsym3d <command>: line`.
 """
 
 import importlib
+import logging
 import os
 import sys
 
 from absl import flags
 
-from tfsym3d.errors import UserError, missing_extra
+from tfsym3d.errors import missing_extra, no_space, one_line
 
-# name -> (module with define_flags(fv) and main(fv, args), one-line description)
+# name -> (module of tfsym3d.commands with define_flags(fv) and main(fv, args), one line)
 COMMANDS = {
-    "synth": ("tfsym3d.data.synth", "Render a synthetic face dataset with ground truth."),
-    "train": ("tfsym3d.train", "Train a model from a YAML config (resumes a run_dir)."),
-    "evaluate": ("tfsym3d.evaluate_cli", "SIDE/MAD of a checkpoint and the baselines."),
-    "reconstruct": ("tfsym3d.reconstruct.cli", "Photos -> depth, normals, albedo, mesh, GIFs."),
-    "export": ("tfsym3d.export.cli", "SavedModel (TF Serving), TFLite and ONNX export."),
-    "prepare": ("tfsym3d.data.prepare", "A folder of your photos -> square crops in splits."),
-    "prepare-tfrecords": ("tfsym3d.data.tfrecords", "A dataset folder as sharded TFRecords."),
-    "convert-official": ("tfsym3d.official", "Convert the authors' PyTorch checkpoints."),
-    "serve-client": ("tfsym3d.serving", "Send photos to a model behind TF Serving."),
-    "pretrained": ("tfsym3d.pretrained", "Fetch, list or pack models by name (celeba, cat, "
-                   "tiny-faces...)."),
+    "synth": ("tfsym3d.commands.synth", "Render a synthetic face dataset with ground truth."),
+    "train": ("tfsym3d.commands.train", "Train a model from a YAML config (resumes a run_dir)."),
+    "evaluate": ("tfsym3d.commands.evaluate", "SIDE/MAD of a checkpoint and the baselines."),
+    "reconstruct": ("tfsym3d.commands.reconstruct",
+                    "Photos -> depth, normals, albedo, mesh, GIFs."),
+    "export": ("tfsym3d.commands.export", "SavedModel (TF Serving), TFLite and ONNX export."),
+    "prepare": ("tfsym3d.commands.prepare",
+                "A folder of your photos -> square crops in splits."),
+    "prepare-tfrecords": ("tfsym3d.commands.prepare_tfrecords",
+                          "A dataset folder as sharded TFRecords."),
+    "convert-official": ("tfsym3d.commands.convert_official",
+                         "Convert the authors' PyTorch checkpoints."),
+    "serve-client": ("tfsym3d.commands.serve_client",
+                     "Send photos to a model behind TF Serving."),
+    "pretrained": ("tfsym3d.commands.pretrained", "Fetch, list or pack models by name "
+                   "(celeba, cat, tiny-faces...)."),
 }
+
+
+class _CommandLines(logging.Handler):
+    """Writes each record of the `tfsym3d` logger to the current sys.stderr as
+    `tfsym3d <command>: message`."""
+
+    def __init__(self, name):
+        super().__init__(logging.INFO)
+        self.prefix = f"tfsym3d {name}: "
+
+    def emit(self, record):
+        try:
+            print(self.prefix + record.getMessage(), file=sys.stderr, flush=True)
+        except Exception:
+            self.handleError(record)
+
+
+def show_library_lines(name):
+    """Sends the `tfsym3d` logger's INFO and above to stderr, and only there, for command
+    `name`. Returns a function that puts the logger back as it was."""
+    logger = logging.getLogger("tfsym3d")
+    before = logger.handlers, logger.level, logger.propagate
+    logger.handlers = [_CommandLines(name)]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+    def restore():
+        logger.handlers, logger.level, logger.propagate = before[0], before[1], before[2]
+
+    return restore
 
 
 def usage():
@@ -122,48 +162,40 @@ def run(argv=None):
         print(f"usage: tfsym3d {name} [--flag=value ...]\n\n{doc}\n\nflags:")
         print(fv.get_help(include_special_flags=False))
         sys.exit(0)
-    sys.exit(call_main(name, module, fv, rest[1:], verbose))
+    restore = show_library_lines(name)
+    try:
+        status = call_main(name, module, fv, rest[1:], verbose)
+    finally:
+        restore()
+    sys.exit(status)
 
 
-def no_space(err):
-    """Whether an exception (an OSError, or TensorFlow's ResourceExhaustedError from a
-    write) says the disk is full; a short write (numpy's 'N requested and M written')
-    counts."""
-    import errno
-
-    return (isinstance(err, OSError) and err.errno == errno.ENOSPC) \
-        or "No space left on device" in str(err) \
-        or (isinstance(err, OSError) and "requested and" in str(err))
-
-
-def one_line(err, limit=300):
-    """`Kind: first line of the message` of an exception, at most `limit` characters."""
-    text = str(err).strip()
-    first = text.splitlines()[0] if text else ""
-    line = f"{type(err).__name__}: {first}" if first else type(err).__name__
-    return line if len(line) <= limit else line[:limit - 3] + "..."
+def said(err):
+    """(the one line, exit status) for an exception that escaped a command: the message of
+    the user's mistakes (errors.UserError, ValueError) and of a file that cannot be read
+    or written (OSError, which names it), else the error's kind and first line."""
+    if isinstance(err, OSError) and no_space(err):
+        return f"{err.filename + ': ' if err.filename else ''}no space left on device", 1
+    if isinstance(err, (ValueError, OSError)):  # errors.UserError included
+        return str(err), getattr(err, "status", 1)
+    return missing_extra(err) or f"{one_line(err)} (--verbose shows the traceback)", 1
 
 
 def call_main(name, module, fv, args, verbose):
     """Runs a command's main; returns its exit status. Errors that escape it are one
-    line on stderr (status 1) unless `verbose`, where they propagate with their
+    line on stderr (see `said`) unless `verbose`, where they propagate with their
     traceback; Ctrl-C is status 130."""
     try:
         return module.main(fv, args) or 0
     except KeyboardInterrupt:
         print(f"tfsym3d {name}: interrupted", file=sys.stderr)
         return 130
-    except UserError as err:  # the user's mistake: its one line and status
-        if verbose:
-            raise
-        print(f"tfsym3d {name}: {err}", file=sys.stderr)
-        return err.status
     except Exception as err:
         if verbose:
             raise
-        said = missing_extra(err) or f"{one_line(err)} (--verbose shows the traceback)"
-        print(f"tfsym3d {name}: {said}", file=sys.stderr)
-        return 1
+        line, status = said(err)
+        print(f"tfsym3d {name}: {line}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

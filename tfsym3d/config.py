@@ -13,14 +13,16 @@ mapped (AUTHORS_KEYS), one line on stderr naming each mapping.
 """
 
 import dataclasses
+import logging
 import os
-import sys
 import typing
 from dataclasses import dataclass, field
 
 import yaml
 
 from tfsym3d.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 PRESET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 PRESETS = ("celeba", "synface", "cat", "syncar", "tiny")
@@ -452,7 +454,7 @@ _PAIRED = {"paired_data_dir_names": ["image", "depth"],
 
 def from_authors(values, path=None):
     """The authors' experiment-file keys mapped to tfsym3d's (see AUTHORS_KEYS), one line
-    on stderr per key. A mapping without them comes back unchanged.
+    logged per key. A mapping without them comes back unchanged.
 
     Raises ValueError for a paired layout tfsym3d does not read."""
     if not any(key in AUTHORS_KEYS for key in values):
@@ -470,10 +472,10 @@ def from_authors(values, path=None):
         if key == "checkpoint_name" and value is not None:
             value = os.path.join(str(values.get("checkpoint_dir") or "."), str(value))
         if target is None:
-            print(f"{name}: {key}: ignored ({note})", file=sys.stderr)
+            log.info(f"{name}: {key}: ignored ({note})")
         else:
             out[target] = value
-            print(f"{name}: {key} -> {target} = {value} ({note})", file=sys.stderr)
+            log.info(f"{name}: {key} -> {target} = {value} ({note})")
     if "checkpoint_name" not in values and "checkpoint_dir" in values and \
             values.get("run_test"):
         out["checkpoint"] = values["checkpoint_dir"]

@@ -2,7 +2,7 @@
 several workers named by TF_CONFIG.
 
     strategy = make_strategy(devices=1, kind="auto", worker_timeout=300)
-    print(describe(strategy))          # the first line `tfsym3d train` prints
+    describe(strategy)                 # the first line `tfsym3d train` prints
     if is_chief(strategy): ...         # only the chief writes the run directory
 
 TF_CONFIG is TensorFlow's cluster description (JSON), the same on every worker but for
@@ -22,6 +22,7 @@ others with an error instead of a hang.
 """
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -29,6 +30,7 @@ import sys
 import time
 
 KINDS = ("auto", "default", "mirrored", "multi_worker")
+log = logging.getLogger(__name__)
 
 
 def read_tf_config(environ=None):
@@ -124,9 +126,11 @@ def _watch(parent, timeout, peers, poll=0.5):
         waiting = {name: a for name, a in waiting.items() if not _reachable(a)}
         time.sleep(poll)
     names = ", ".join(f"{name.replace(':', ' ')} ({a})" for name, a in waiting.items())
-    print(f"tfsym3d train: no answer within {timeout:g} s from "
-          f"{names or 'the cluster (every address answers, but the workers did not meet)'}"
-          "; start the same command on every worker of TF_CONFIG", file=sys.stderr, flush=True)
+    # A process of its own, without the command's handler: logging's last resort writes
+    # the message as it is to stderr.
+    log.error(f"tfsym3d train: no answer within {timeout:g} s from "
+              f"{names or 'the cluster (every address answers, but the workers did not meet)'}"
+              "; start the same command on every worker of TF_CONFIG")
     os.kill(parent, signal.SIGKILL)
 
 
@@ -192,8 +196,7 @@ def _mirrored(devices):
     if len(logical) < devices:
         raise ValueError(f"--devices={devices}: only {len(logical)} CPU devices; TensorFlow "
                          "was initialised before the CPU could be split")
-    print(f"training on {devices} logical CPU devices ({len(gpus)} GPUs found)",
-          file=sys.stderr)
+    log.info(f"training on {devices} logical CPU devices ({len(gpus)} GPUs found)")
     return tf.distribute.MirroredStrategy(
         [d.name for d in logical[:devices]],
         cross_device_ops=tf.distribute.ReductionToOneDevice())

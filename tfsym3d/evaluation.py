@@ -1,15 +1,17 @@
 """Evaluation on paired data with ground truth: SIDE/MAD of a model and the paper's two
 baselines, viewpoint and landmark accuracy, and the report's table, JSON and CSV (what
-`tfsym3d evaluate` prints and writes; see tfsym3d/evaluate_cli.py for the meaning of
+`tfsym3d evaluate` prints and writes; see tfsym3d/commands/evaluate.py for the meaning of
 every column).
 """
 
 import csv
 import json
+import logging
 import os
-import sys
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 METHODS = ("model", "baseline_null", "baseline_avg")
 SCORES = ("side", "mad", "mad_unit", "coverage")  # per image; side x1e-2, mad in degrees
@@ -36,7 +38,7 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
     skipped = []
     pairs = paired_files(data, split, skipped)  # an image without depth: skipped, named
     for path, reason in skipped:
-        print(f"tfsym3d evaluate: skipping {path}: {reason}", file=sys.stderr)
+        log.warning(f"skipping {path}: {reason}")
     truth = read_truth(os.path.join(folder, "gt.csv"))
     s = cfg.image_size
     renderer = model.renderer if model is not None else Renderer(
@@ -53,7 +55,7 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
         except Exception as err:  # noqa: BLE001 - any decoding failure skips the file
             path, reason = pair_problem(err, image_path, depth_path)
             skipped.append((path, reason))
-            print(f"tfsym3d evaluate: skipping {path}: {reason}", file=sys.stderr)
+            log.warning(f"skipping {path}: {reason}")
             continue
         names.append(pair_stem(image_path))
         images.append(im)
@@ -98,8 +100,8 @@ def evaluate(model, cfg, data, split="test", batch_size=64):
     if model is not None and truth:
         missing = [n for n in names if n not in truth]
         if missing:
-            print(f"tfsym3d evaluate: {len(missing)} image(s) not in gt.csv (e.g. "
-                  f"{missing[0]}); viewpoint and landmark scores skip them", file=sys.stderr)
+            log.warning(f"{len(missing)} image(s) not in gt.csv (e.g. {missing[0]}); "
+                        "viewpoint and landmark scores skip them")
         keep = np.array([n in truth for n in names])
         if keep.any():
             view = np.concatenate(views)[keep]

@@ -13,21 +13,25 @@ and converted on first use, then read from the cache) and of the project's own
 memory (tfsym3d.official): its config is `config` when given, else the preset that the
 authors' own folder names name (`pretrained_NAME/`, `results/NAME/`), else the one its
 networks' shapes fit (with a confidence network: celeba, without: syncar); never a
-substring of the path. A folder of `.pth` files (the authors' checkpoint_dir) gives its
-last one by name, as their trainer picks it.
+substring of the path. Which, and why, is logged (one line on stderr in a command). A
+folder of `.pth` files (the authors' checkpoint_dir) gives its last one by name, as
+their trainer picks it.
 """
 
+import logging
 import os
 
 from tfsym3d import checkpoints, official, pretrained
 
+log = logging.getLogger(__name__)
 
-def _pth_of(path, log=None):
+
+def _pth_of(path):
     """path; a model's name (tfsym3d.pretrained.NAMES, where no file or folder of that
     name is here): its cached run directory, fetched or unpacked on first use; or the
     last .pth of a folder of them that is not a run directory."""
     if path in pretrained.NAMES and not os.path.exists(path):
-        return pretrained.fetch(path, log)
+        return pretrained.fetch(path)
     if os.path.isdir(path) and not os.path.isfile(checkpoints.config_path(path)):
         found = sorted(f for f in os.listdir(path) if f.endswith(".pth"))
         if found:
@@ -35,25 +39,22 @@ def _pth_of(path, log=None):
     return path
 
 
-def load_model(source, config=None, log=None, **overrides):
+def load_model(source, config=None, **overrides):
     """The model of a run directory, checkpoint prefix, `.keras` file or authors' `.pth`.
 
     Args:
       source: the path (see the module docstring).
       config: for a `.pth` only, the config file to read it with (else chosen as the
         module docstring says).
-      log: a function given one line saying how a `.pth`'s config was chosen (None:
-        said nowhere).
       overrides: config keys to change (e.g. jit_renderer=False).
 
     Raises FileNotFoundError or ValueError (official.ConversionError for a `.pth` that
     does not fit) naming the path.
     """
-    path = _pth_of(os.fspath(source), log)
+    path = _pth_of(os.fspath(source))
     if path.endswith(".pth"):
         model, _, config_file, why = official.convert(path, config, overrides or None)
-        if log is not None:
-            log(f"{path}: read with {os.path.basename(config_file)} ({why})")
+        log.info(f"{path}: read with {os.path.basename(config_file)} ({why})")
         return model
     return checkpoints.load_model(path, **overrides)
 

@@ -1,8 +1,9 @@
-"""`tfsym3d convert-official`: the authors' PyTorch checkpoints as tfsym3d models.
+"""The authors' PyTorch checkpoints as tfsym3d models (what `tfsym3d convert-official`
+does, tfsym3d.commands.convert_official, and how every door reads a `.pth`).
 
-    tfsym3d convert-official pretrained_celeba/checkpoint030.pth --out=runs/celeba_official
-    tfsym3d convert-official checkpoint030.pth --out=synface.keras --config=configs/synface.yaml
-    tfsym3d convert-official --vgg16=vgg16-397923af.pth --out=vgg16_torch_notop.h5
+    model, epoch, config_file, why = convert("pretrained_celeba/checkpoint030.pth")
+    write_model(model, "runs/celeba_official")       # or "celeba.keras"
+    convert_vgg16("vgg16-397923af.pth", "vgg16_torch_notop.h5")
 
 Reads a checkpoint of the authors' trainer (a dict with the netD, netA, netL, netV and,
 unless the model has no confidence maps, netC state dicts; optimizer states, the
@@ -14,7 +15,7 @@ the file (tfsym3d.torch_file). Every tensor is mapped by name to the Keras netwo
 directory (config.yaml + a checkpoint) or a `.keras` file that `evaluate`, `reconstruct`
 and `export` take like any other.
 
-The config is the authors' experiment: --config, else the one the authors' own folder
+The config is the authors' experiment: the one given, else the one the authors' own folder
 names name (`pretrained_NAME/` as their download scripts unzip, `results/NAME/` their
 checkpoint_dir), else syncar for a model without netC and celeba otherwise; the widths
 and use_conf_map always come from the file, and
@@ -22,16 +23,14 @@ the renderer behaves as the authors' did (config.AUTHORS_RENDERER: their normal
 normalisation, 2x2 supersampled recon depth, half-pixel offset), so the converted model
 reconstructs as in their code.
 
---vgg16 converts torchvision's VGG16 ImageNet weights (the file the authors' perceptual
+convert_vgg16 converts torchvision's VGG16 ImageNet weights (the file the authors' perceptual
 loss loads) into a Keras VGG16 weights file without the top; point the config key
 vgg16_weights at it and set vgg16_preprocess: torch.
 """
 
 import os
-import sys
 
 import numpy as np
-from absl import flags
 
 from tfsym3d import torch_file
 from tfsym3d.config import AUTHORS_RENDERER, PRESET_DIR
@@ -333,51 +332,3 @@ def convert_vgg16(path, out):
             group.attrs["weight_names"] = [n.encode() for n in weight_names]
             for weight_name, value in zip(weight_names, arrays[name], strict=True):
                 group.create_dataset(weight_name, data=value)
-
-
-def define_flags(fv):
-    flags.DEFINE_string("out", None, "Run directory, or a .keras file, to write (for "
-                        "--vgg16: the .h5 weights file).", flag_values=fv)
-    flags.DEFINE_string("config", None, "Config of the converted model (a preset name, "
-                        "or tfsym3d's or the authors' YAML); default: from the path or the "
-                        "networks.",
-                        flag_values=fv)
-    flags.DEFINE_string("vgg16", None, "Convert torchvision's VGG16 weights file instead.",
-                        flag_values=fv)
-
-
-def main(fv, args):
-    if not fv.out:
-        print("tfsym3d convert-official: --out is required", file=sys.stderr)
-        return 2
-    if fv.vgg16:
-        if args:
-            print(f"tfsym3d convert-official: unexpected arguments {args}", file=sys.stderr)
-            return 2
-        try:
-            convert_vgg16(fv.vgg16, fv.out)
-        except (ValueError, OSError) as err:
-            print(f"tfsym3d convert-official: {err}", file=sys.stderr)
-            return 1
-        print(f"wrote {fv.out}: use it with vgg16_weights: {fv.out} and "
-              "vgg16_preprocess: torch")
-        return 0
-    if len(args) != 1:
-        print("tfsym3d convert-official: give one CHECKPOINT.pth (or --vgg16=FILE)",
-              file=sys.stderr)
-        return 2
-    try:
-        model, epoch, config_file, why = convert(args[0], fv.config)
-        write_model(model, fv.out)
-    except (ValueError, OSError) as err:
-        print(f"tfsym3d convert-official: {err}", file=sys.stderr)
-        return getattr(err, "status", 1)  # errors.ConfigError: 2, as in every command
-    cfg = model.cfg
-    print(f"config: {config_file} (chosen by {why}); widths from the file: nf_depth "
-          f"{cfg.nf_depth}, zdim_depth {cfg.zdim_depth}, nf_light {cfg.nf_light}, "
-          + (f"nf_conf {cfg.nf_conf}, zdim_conf {cfg.zdim_conf}" if cfg.use_conf_map
-             else "no confidence network"))
-    print("renderer: the authors' (" + ", ".join(f"{k} {getattr(cfg, k)}" for k in
-                                                 AUTHORS_RENDERER) + ")")
-    print(f"wrote {fv.out}" + (f" (epoch {epoch})" if epoch is not None else ""))
-    return 0

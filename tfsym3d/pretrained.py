@@ -22,15 +22,17 @@ and are unpacked into the same cache on first use, offline.
 
 import contextlib
 import fcntl
+import logging
 import os
 import shutil
-import sys
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 
 from tfsym3d.errors import UserError
+
+log = logging.getLogger(__name__)
 
 BASE_URL = "https://www.robots.ox.ac.uk/~vgg/research/unsup3d/data"
 # name -> the checkpoint inside its zip (the authors' download scripts and README).
@@ -73,9 +75,9 @@ def is_cached(name):
         os.path.isdir(os.path.join(d, "checkpoints"))
 
 
-def fetch(name, log=None):
+def fetch(name):
     """The run directory of published model `name`, downloaded and converted on first
-    use (see the module docstring). log: a function given progress lines (None: quiet).
+    use (see the module docstring); progress is logged.
 
     Raises PretrainedError (one line) when it cannot be had; nothing is cached then."""
     if name not in NAMES:
@@ -94,17 +96,16 @@ def fetch(name, log=None):
                 unpack(OWN[name], run_dir)
             else:
                 zip_path = os.path.join(work, f"pretrained_{name}.zip")
-                download(url_of(name), zip_path, log, _by_hand(name))
+                download(url_of(name), zip_path, _by_hand(name))
                 _convert(name, _extract(name, zip_path, work), run_dir)
             shutil.rmtree(cache_dir(name), ignore_errors=True)  # a partial one of ours
             os.replace(run_dir, cache_dir(name))
-    if log is not None:
-        log(f"{name}: cached in {cache_dir(name)}")
+    log.info(f"{name}: cached in {cache_dir(name)}")
     return cache_dir(name)
 
 
-def download(url, path, log=None, by_hand=""):
-    """url -> path, in chunks; progress as a bar on a terminal, else a line every 10%.
+def download(url, path, by_hand=""):
+    """url -> path, in chunks; progress logged every 10%.
     PretrainedError naming the address on any failure, `by_hand` (what to do instead)
     after it."""
     timeout = float(os.environ.get("TFSYM3D_DOWNLOAD_TIMEOUT") or TIMEOUT_S)
@@ -123,20 +124,14 @@ def download(url, path, log=None, by_hand=""):
                 if done > MAX_ZIP_BYTES:
                     raise PretrainedError(f"{url}: over {MAX_ZIP_BYTES:,} bytes")
                 out.write(chunk)
-                if log is not None and total:
-                    step = done * 10 // total
-                    if sys.stderr.isatty():
-                        bar = "#" * (done * 30 // total)
-                        sys.stderr.write(f"\r{url}: [{bar:<30}] {done >> 20} MiB")
-                    elif step != shown:
-                        log(f"{url}: {step * 10}% ({done / 2 ** 20:.1f} of "
-                            f"{total / 2 ** 20:.1f} MiB)")
+                step = done * 10 // total if total else shown
+                if step != shown:
+                    log.info(f"{url}: {step * 10}% ({done / 2 ** 20:.1f} of "
+                             f"{total / 2 ** 20:.1f} MiB)")
                     shown = step
             if total and done != total:
                 raise PretrainedError(f"{url}: the connection closed after {done:,} of "
                                       f"{total:,} bytes")
-        if log is not None and sys.stderr.isatty():
-            sys.stderr.write("\n")
     except PretrainedError as err:
         raise PretrainedError(f"{err}; {by_hand}".rstrip("; ")) from None
     except (urllib.error.URLError, OSError, ValueError) as err:
@@ -239,34 +234,3 @@ def listing():
                    for f in fs) if d else 0
         rows.append((name, d, size, OWN[name] if name in OWN else url_of(name)))
     return rows
-
-
-# --------------------------------------------------------------------------------------
-# `tfsym3d pretrained`
-# --------------------------------------------------------------------------------------
-def define_flags(fv):
-    from absl import flags
-
-    flags.DEFINE_boolean("list", False, "List the published models, cached or not.",
-                         flag_values=fv)
-    flags.DEFINE_string("pack", None, "A run directory to pack into --out (float16 "
-                        "weights and its config: how tiny-faces is made).", flag_values=fv)
-    flags.DEFINE_string("out", None, "The file --pack writes (.npz).", flag_values=fv)
-
-
-def main(fv, args):
-    if fv.pack:
-        if not fv.out or not fv.out.endswith(".npz"):
-            raise UserError("--pack needs --out=FILE.npz")
-        size = pack(fv.pack, fv.out)
-        print(f"{fv.out}: {size / 2 ** 20:.2f} MiB")
-        return 0
-    if fv.list or not args:
-        for name, d, size, url in listing():
-            where = f"{d} ({size / 2 ** 20:.1f} MiB)" if d else "not cached"
-            print(f"{name:<10} {where}  from {url}")
-        return 0
-    for name in args:
-        fetch(name, log=lambda line: print(f"tfsym3d pretrained: {line}", file=sys.stderr))
-        print(cache_dir(name))
-    return 0

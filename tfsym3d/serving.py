@@ -1,9 +1,8 @@
 """Requests for a tfsym3d SavedModel behind TF Serving: REST (JSON, base64 images) and
-gRPC (tensorflow-serving-api PredictRequest).
+gRPC (tensorflow-serving-api PredictRequest); `tfsym3d serve-client` sends them
+(tfsym3d.commands.serve_client).
 
-    tfsym3d serve-client --rest=http://localhost:8501 [--model=tfsym3d] IMG...
-    tfsym3d serve-client --grpc=localhost:8500 [--model=tfsym3d] IMG...   # [serving] extra
-    tfsym3d serve-client --print IMG...     # show the REST request body
+    body = rest_bytes_request([open("face.jpg", "rb").read()])   # POST to :predict
 
 Serve the export with
     docker run -p 8501:8501 -p 8500:8500 \
@@ -18,7 +17,6 @@ the requests match the signatures.
 
 import base64
 import json
-import sys
 
 import numpy as np
 
@@ -104,48 +102,3 @@ def run_locally(saved_model_dir, request):
     fn = loaded.signatures[signature]
     out = fn(**{k: tf.constant(v) for k, v in inputs.items()})
     return {k: v.numpy() for k, v in out.items()}
-
-
-def define_flags(fv):
-    from absl import flags
-
-    flags.DEFINE_string("rest", None, "TF Serving REST base URL, e.g. http://localhost:8501",
-                        flag_values=fv)
-    flags.DEFINE_string("grpc", None, "TF Serving gRPC address, e.g. localhost:8500",
-                        flag_values=fv)
-    flags.DEFINE_string("model", "tfsym3d", "The served model's name.", flag_values=fv)
-    flags.DEFINE_boolean("print", False, "Print the REST body only.", flag_values=fv)
-
-
-def main(fv, args):
-    if not args:
-        print("tfsym3d serve-client: give the image files to send", file=sys.stderr)
-        return 2
-    encoded = []
-    for path in args:
-        with open(path, "rb") as f:
-            encoded.append(f.read())
-    if fv.print or not (fv.rest or fv.grpc):
-        print(json.dumps(rest_bytes_request(encoded))[:2000])
-        return 0
-    if fv.rest:
-        import urllib.request
-
-        url = f"{fv.rest.rstrip('/')}/v1/models/{fv.model}:predict"
-        data = json.dumps(rest_bytes_request(encoded)).encode()
-        req = urllib.request.Request(url, data, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(req) as response:
-            predictions = json.load(response)["predictions"]
-        for path, p in zip(args, predictions, strict=True):
-            print(path, {k: np.asarray(v).shape for k, v in p.items()},
-                  "view:", np.round(p["view"], 3))
-        return 0
-    import grpc
-    import tensorflow as tf
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(fv.grpc))
-    response = stub.Predict(grpc_bytes_request(encoded, fv.model), 30.0)
-    for k, v in response.outputs.items():
-        print(k, tf.make_ndarray(v).shape)
-    return 0

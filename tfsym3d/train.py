@@ -1,122 +1,22 @@
-"""Train a model: `tfsym3d train --config=FILE [--set=key=value ...] [--run_dir=DIR]
-[--devices=N] [--init=CHECKPOINT]`.
-
---init starts a new run from the weights of a run directory, a `.keras` file or the
-authors' `.pth` (converted on the fly), with a fresh optimizer and epoch counter; without
---config it trains with the checkpoint's own config. A run directory that already has
-checkpoints resumes them and ignores --init.
-
-Keras `fit` with a progress bar, validation every epoch, TensorBoard scalars and image
-grids in RUN_DIR/logs, and a checkpoint (model + optimizer + epoch) after every epoch in
-RUN_DIR/checkpoints. Calling it again on the same run directory, also after the process
-was killed, resumes after the last completed epoch. With --devices=N > 1 the global
-batch is split over N replicas by MirroredStrategy; a machine without N GPUs splits its
-CPU into N logical devices. With a TF_CONFIG naming several workers, the same command on
-every worker trains with MultiWorkerMirroredStrategy (see tfsym3d.distribute); only the
-chief writes the run directory. A non-finite loss stops the run with an error and leaves
-the last good checkpoint as it was.
+"""Training a run: `train(cfg, run_dir)` fits (or resumes) a model with Keras `fit`,
+writing checkpoints, TensorBoard logs and the config into the run directory
+(`tfsym3d train` is tfsym3d.commands.train; its docstring says what a run holds).
+Only the chief of a multi-worker job writes the run directory; a run directory is locked
+while it trains; a non-finite loss stops the run (NonFiniteLoss) and leaves the last good
+checkpoint as it was.
 """
 
+import logging
 import os
 import shutil
-import sys
 import tempfile
 import warnings
 
-from absl import flags
+log = logging.getLogger(__name__)
 
 
 class NonFiniteLoss(RuntimeError):
-    pass
-
-
-def define_flags(fv):
-    flags.DEFINE_string("config", None, "A preset (celeba, synface, cat, syncar, tiny) or "
-                        "a YAML config file.", flag_values=fv)
-    flags.DEFINE_multi_string("set", [], "Config override key=value; repeatable.",
-                              flag_values=fv)
-    flags.DEFINE_string("init", None, "Start from these weights (a run directory, .keras "
-                        "file or the authors' .pth) with a fresh optimizer; without "
-                        "--config, with the checkpoint's own config.", flag_values=fv)
-    flags.DEFINE_string("run_dir", None, "Run directory (default: the config's run_dir, "
-                        "else runs/<config name>).",
-                        flag_values=fv)
-    flags.DEFINE_integer("devices", 1, "Local replicas; >1 uses MirroredStrategy.",
-                         flag_values=fv)
-    flags.DEFINE_enum("strategy", "auto", ["auto", "default", "mirrored", "multi_worker"],
-                      "Distribution: auto is multi_worker when TF_CONFIG names more than "
-                      "one worker, mirrored with --devices>1, else default.", flag_values=fv)
-    flags.DEFINE_float("worker_timeout", 300.0, "Seconds to wait for the other workers of "
-                       "TF_CONFIG (and for any all-reduce) before stopping with an error.",
-                       flag_values=fv)
-    flags.DEFINE_enum("progress", "auto", ["auto", "bar", "epoch", "none"],
-                      "Progress display: a bar per step, a line per epoch, or none.",
-                      flag_values=fv)
-
-
-def main(fv, args):
-    if args:
-        print(f"tfsym3d train: unexpected arguments {args}", file=sys.stderr)
-        return 2
-    if not fv.config and not fv.init:
-        print("tfsym3d train: --config is required (e.g. --config=tiny)", file=sys.stderr)
-        return 2
-    from tfsym3d.config import load_config, parse_overrides
-
-    try:
-        if fv.config:
-            cfg = load_config(fv.config, fv.set)
-        else:  # the checkpoint's own config, with the overrides
-            from tfsym3d.loader import config_of
-
-            cfg = load_config(None, {**config_of(fv.init).to_dict(),
-                                     **parse_overrides(fv.set)})
-    except (ValueError, FileNotFoundError) as err:
-        print(f"tfsym3d train: {err}", file=sys.stderr)
-        return 2
-    name = os.path.splitext(os.path.basename(os.path.normpath(fv.config or fv.init)))[0]
-    run_dir = fv.run_dir or cfg.run_dir or os.path.join(
-        "runs", name if fv.config else f"{name}_finetuned")
-    verbose = {"auto": "auto", "bar": 1, "epoch": 2, "none": 0}[fv.progress]
-    from tfsym3d import distribute
-
-    try:
-        strategy = distribute.make_strategy(fv.devices, fv.strategy, fv.worker_timeout)
-        print(distribute.describe(strategy), flush=True)
-        train(cfg, run_dir, strategy, verbose=verbose, init=fv.init)
-    except (ValueError, FileNotFoundError, NonFiniteLoss) as err:
-        print(f"tfsym3d train: {err}", file=sys.stderr)
-        return 1
-    except OSError as err:  # the run directory cannot be written (a full disk, ...)
-        _remove_unfinished_save(run_dir)
-        print(f"tfsym3d train: {run_dir}: {err}", file=sys.stderr)
-        return 1
-    except Exception as err:
-        import tensorflow as tf
-
-        if not isinstance(err, tf.errors.ResourceExhaustedError):
-            raise
-        # Out of memory, or out of disk while writing a checkpoint: the last complete
-        # checkpoint is kept and the unfinished one removed at once (it holds the space).
-        from tfsym3d.cli import no_space, one_line
-
-        removed = _remove_unfinished_save(run_dir)
-        if no_space(err):
-            problem = "no space left on device" + (
-                " while saving a checkpoint (the unfinished one was removed; the last "
-                "complete one is kept)" if removed else "")
-        else:
-            problem = f"out of memory: {one_line(err)}"
-        print(f"tfsym3d train: {run_dir}: {problem}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _remove_unfinished_save(run_dir):
-    """Removes the ckpt-N_temp folders of a save that failed; returns their paths."""
-    from tfsym3d.checkpoints import checkpoint_dir, remove_partial_saves
-
-    return remove_partial_saves(checkpoint_dir(run_dir))
+    """The loss became NaN or infinite; the run stopped without saving that epoch."""
 
 
 def make_datasets(cfg, counter=None):
@@ -240,8 +140,7 @@ def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, in
         # also records the newest complete one in its state file.
         if chief:
             for path in checkpoints.remove_partial_saves(write_dir):
-                print(f"removed {path}, left by a save that did not finish",
-                      file=sys.stderr)
+                log.warning(f"removed {path}, left by a save that did not finish")
             checkpoints.repair_state(write_dir)
         manager = tf.train.CheckpointManager(ckpt, write_dir,
                                              max_to_keep=cfg.keep_num_checkpoint)
@@ -250,26 +149,26 @@ def _fit(cfg, run_dir, strategy, chief, write_dir, train_ds, val_ds, verbose, in
         latest = checkpoints.restore(ckpt, checkpoints.checkpoint_dir(run_dir),
                                      partial=False)
         if latest and init:
-            print(f"resuming {run_dir}; --init {init} is ignored (the run has checkpoints)",
-                  file=sys.stderr)
+            log.warning(f"resuming {run_dir}; --init {init} is ignored (the run has "
+                        "checkpoints)")
         elif init:
             missing = checkpoints.copy_weights(model, load_model(init), init)
             note = (f"; {len(missing)} weight(s) it does not have keep their initial "
                     f"values ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"
                     if missing else "")
-            print(f"starting {run_dir} from the weights of {init} (fresh optimizer, "
-                  f"epoch 0){note}", file=sys.stderr)
+            log.info(f"starting {run_dir} from the weights of {init} (fresh optimizer, "
+                     f"epoch 0){note}")
         if latest:
             initial_epoch = int(model.epoch.numpy())
-            print(f"resuming {run_dir} from {os.path.basename(latest)}: "
-                  f"{initial_epoch} epoch(s) done, optimizer step "
-                  f"{int(optimizer.iterations.numpy())}", file=sys.stderr)
+            log.info(f"resuming {run_dir} from {os.path.basename(latest)}: "
+                     f"{initial_epoch} epoch(s) done, optimizer step "
+                     f"{int(optimizer.iterations.numpy())}")
     if cfg.lam_perc > 0:
         model._perceptual()  # fail now, with instructions, if VGG16 weights are missing
     if chief:
         cfg.save(checkpoints.config_path(run_dir))
     if initial_epoch >= cfg.num_epochs:
-        print(f"{run_dir}: all {cfg.num_epochs} epochs are done already", file=sys.stderr)
+        log.warning(f"{run_dir}: all {cfg.num_epochs} epochs are done already")
         return model, None
 
     guard = NonFiniteGuard()

@@ -19,7 +19,7 @@ stops an epoch.
 """
 
 import io
-import sys
+import logging
 import threading
 
 import numpy as np
@@ -37,9 +37,11 @@ from tfsym3d.data.layout import (  # noqa: F401  (listing helpers, used here and
 from tfsym3d.io import images
 from tfsym3d.io.depth import read_depth_png, unit_to_depth
 
+log = logging.getLogger(__name__)
+
 
 class SkipCounter:
-    """Counts (and names, once each) the files a pipeline had to skip."""
+    """Counts (and logs, once each) the files a pipeline had to skip."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -48,7 +50,7 @@ class SkipCounter:
     def skip(self, path, reason):
         with self._lock:
             self.skipped.append(path)
-        print(f"warning: skipping {path}: {reason}", file=sys.stderr, flush=True)
+        log.warning(f"skipping {path}: {reason}")
 
     def take(self):
         """Returns and clears the list of skipped files."""

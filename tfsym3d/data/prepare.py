@@ -1,8 +1,7 @@
-"""Dataset preparation: `tfsym3d prepare` for a folder of one's own photos, and with
---source=celeba|cats for the published datasets (tfsym3d.data.sources).
+"""Dataset preparation from a folder of one's own photos: what `tfsym3d prepare` does
+(tfsym3d.commands.prepare; with --source=celeba|cats, tfsym3d.data.sources).
 
-`tfsym3d prepare --images=DIR --out=DATA [--detect=face|cat|none] [--size=128]
-[--split=0.9,0.05,0.05] [--seed=0]`
+    record = prepare_folder("photos", "data", detect="face", size=128)
 
 Every photo under DIR (nested folders; any format tfsym3d.io.images reads) becomes one
 or more square crops in DATA/{train,val,test}/: --detect=face frames each face OpenCV's
@@ -11,7 +10,7 @@ same), cat uses OpenCV's cat-face cascade, none takes the centre square. A photo
 to a split by a hash of its decoded pixels and the seed, so its crops never straddle
 splits, the split is the same on every run, and a photo keeps its split when others are
 added. Unreadable files, photos without a detection and duplicates (the same decoded
-pixels as a photo already taken) are named one line each and counted at the end.
+pixels as a photo already taken) are logged one line each and counted at the end.
 DATA/prepare.json records the settings, every photo taken (its pixel hash, split and
 crops) and the counts; running again into DATA adds only the new photos (with other
 settings it refuses). DATA/contact_sheet.png shows the first crops.
@@ -21,14 +20,16 @@ cropped by tfsym3d.io.images (parts of a box outside the photo replicate the bor
 the authors' CelebA crops).
 """
 
+import logging
 import math
 import os
-import sys
 
 import numpy as np
 from PIL import Image
 
 from tfsym3d.data.sources import SPLIT_NAMES, save_crop
+
+log = logging.getLogger(__name__)
 
 # The side of the written crops (pixels): the networks take 64 or 128; beyond 1024 a crop
 # of a large photo costs gigabytes for nothing.
@@ -63,28 +64,22 @@ def crop_stem(rel, where, count, written):
 
 
 class Failures:
-    """Collects per-file failures: one line on stderr each, a count at the end."""
+    """Counts per-file failures, logging one line for each: fail(path, reason)."""
 
-    def __init__(self, tool):
-        self.tool = tool
+    def __init__(self):
         self.count = 0
 
     def __call__(self, path, reason):
         self.count += 1
-        print(f"{self.tool}: {path}: {reason}", file=sys.stderr, flush=True)
+        log.warning(f"{path}: {reason}")
 
     def summary(self, counts, out):
-        """Prints the closing line (crops per split, failures); returns the exit status:
-        1 if any file failed."""
-        print(f"{self.tool}: wrote {sum(counts.values())} crops to {out} ("
-              + ", ".join(f"{k}: {v}" for k, v in counts.items())
-              + (f"), {self.count} failed" if self.count else ")"))
-        return 1 if self.count else 0
+        """The closing line: crops written per split ({split: count}) and failures."""
+        return (f"wrote {sum(counts.values())} crops to {out} ("
+                + ", ".join(f"{k}: {v}" for k, v in counts.items())
+                + (f"), {self.count} failed" if self.count else ")"))
 
 
-# --------------------------------------------------------------------------------------
-# `tfsym3d prepare` (see the module docstring)
-# --------------------------------------------------------------------------------------
 SHEET_CROPS = 64
 
 
@@ -125,7 +120,7 @@ def crop_boxes(image, detector):
 
 
 def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0.05),
-                   seed=0, log=None):
+                   seed=0):
     """Prepares a folder of photos (see above). Returns the record written to
     out/prepare.json. Raises ValueError (one line) for bad settings or a DATA prepared
     with other ones."""
@@ -134,8 +129,6 @@ def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0
     from tfsym3d.io import images as image_io
     from tfsym3d.reconstruct.inputs import FaceDetector, collect_inputs
     from tfsym3d.reconstruct.outputs import replace_file
-
-    log = log or sys.stderr
 
     split = tuple(float(v) for v in split)
     if len(split) != 3 or not all(math.isfinite(v) and v >= 0 for v in split) \
@@ -161,7 +154,7 @@ def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0
     seen = {p["hash"]: rel for rel, p in photos.items()}
     # Its own crops are never taken back as photos when --out lies inside the folder.
     files, problems = collect_inputs([images_dir], exclude=out)
-    fail = Failures("tfsym3d prepare")
+    fail = Failures()
     added = dict.fromkeys(SPLIT_NAMES.values(), 0)
     counts = {"photos": 0, "duplicates": 0, "no_detection": 0, "unreadable": 0}
     for path, reason in problems:
@@ -190,8 +183,8 @@ def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0
         where = split_of(digest, seed, split)
         name = crop_stem(rel, where, len(boxes), written)
         if name != os.path.splitext(rel)[0].replace(os.sep, "__"):
-            print(f"tfsym3d prepare: {path}: its crops are named {name}* (another photo's "
-                  "crops have its name)", file=log, flush=True)
+            log.warning(f"{path}: its crops are named {name}* (another photo's crops have "
+                        "its name)")
         crops = []
         for k, box in enumerate(boxes):
             crop_name = f"{name}.png" if len(boxes) == 1 else f"{name}_{k + 1}.png"
@@ -214,11 +207,11 @@ def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0
 
     replace_file(record_path, write)
     _contact_sheet(out, [c for p in photos.values() for c in p["crops"]][:SHEET_CROPS])
-    print(f"tfsym3d prepare: {counts['photos']} new photo(s) -> "
-          + ", ".join(f"{k}: +{v}" for k, v in added.items())
-          + f" crops (in all: {', '.join(f'{k} {v}' for k, v in totals.items())}); "
-          f"{counts['duplicates']} duplicate(s), {counts['no_detection']} without a "
-          f"detection, {counts['unreadable']} unreadable", file=log, flush=True)
+    log.info(f"{counts['photos']} new photo(s) -> "
+             + ", ".join(f"{k}: +{v}" for k, v in added.items())
+             + f" crops (in all: {', '.join(f'{k} {v}' for k, v in totals.items())}); "
+             f"{counts['duplicates']} duplicate(s), {counts['no_detection']} without a "
+             f"detection, {counts['unreadable']} unreadable")
     return record
 
 
@@ -234,57 +227,3 @@ def _contact_sheet(out, crops, columns=8):
         r, c = divmod(i, columns)
         sheet[r * s:(r + 1) * s, c * s:(c + 1) * s] = tile
     Image.fromarray(sheet).save(os.path.join(out, "contact_sheet.png"))
-
-
-def define_flags(fv):
-    from absl import flags
-
-    flags.DEFINE_string("images", None, "Folder of photos (searched recursively).",
-                        flag_values=fv)
-    flags.DEFINE_string("out", None, "Dataset root to write (DATA/{train,val,test}).",
-                        flag_values=fv)
-    flags.DEFINE_enum("detect", "face", ["face", "cat", "none"], "Crop each detected human "
-                      "face, cat face, or the centre square.", flag_values=fv)
-    flags.DEFINE_integer("size", 128, "Side of the written crops in pixels.", flag_values=fv)
-    flags.DEFINE_string("split", "0.9,0.05,0.05", "Train, val and test fractions.",
-                        flag_values=fv)
-    flags.DEFINE_integer("seed", 0, "Seed of the split.", flag_values=fv)
-    flags.DEFINE_enum("source", "photos", ["photos", "celeba", "cats"], "photos: a folder "
-                      "of your own (above); celeba or cats: the published datasets, cut as "
-                      "their annotations say (tfsym3d.data.sources).", flag_values=fv)
-    flags.DEFINE_string("bbox", None, "--source=celeba: the authors' crop box list "
-                        "(list_bbox_celeba_crop.txt).", flag_values=fv)
-    flags.DEFINE_float("scale", 1.2, "--source=cats: crop side over the landmarks' extent.",
-                       flag_values=fv)
-
-
-def _published(fv):
-    """prepare --source=celeba|cats (tfsym3d.data.sources)."""
-    from tfsym3d.data import sources
-
-    check_size(fv.size)
-    fail = Failures("tfsym3d prepare")
-    if fv.source == "celeba":
-        if not fv.bbox:
-            print("tfsym3d prepare: --source=celeba needs --bbox=list_bbox_celeba_crop.txt",
-                  file=sys.stderr)
-            return 2
-        counts = sources.celeba(fv.images, fv.bbox, fv.out, fv.size, fail)
-    else:
-        counts = sources.cats(fv.images, fv.out, fv.size, fv.scale, fail)
-    return fail.summary(counts, fv.out)
-
-
-def main(fv, args):
-    if args or not fv.images or not fv.out:
-        print("tfsym3d prepare: give --images=DIR --out=DATA", file=sys.stderr)
-        return 2
-    try:
-        if fv.source != "photos":
-            return _published(fv)
-        split = [float(v) for v in fv.split.split(",")]
-        record = prepare_folder(fv.images, fv.out, fv.detect, fv.size, split, fv.seed)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"tfsym3d prepare: {err}", file=sys.stderr)
-        return 1
-    return 1 if record["last_run"]["unreadable"] else 0

@@ -1,10 +1,10 @@
-"""`tfsym3d synth`: offline synthetic datasets with ground truth (faces by default, and
-two object families), rendered by the project's own renderer.
+"""Offline synthetic datasets with ground truth (faces by default, and two object
+families), rendered by the project's own renderer: what `tfsym3d synth` writes
+(tfsym3d.commands.synth).
 
-    tfsym3d synth --out=DIR --num=N [--image_size=64] [--seed=0]
-        [--style=faces|eggs|blobs|cars] [--asymmetric] [--nocentre]
+    counts = generate("data/synface", num=1000, image_size=64, seed=0, style="faces")
 
---style=faces (the default) follows the paper's synthetic faces, which satisfy the
+style="faces" (the default) follows the paper's synthetic faces, which satisfy the
 method's assumption: a face crop (the face fills the frame, the head is cut at the top)
 with a symmetric relief of realistic proportions (brow ridge, eye sockets and eyeballs,
 a nose rising from between the eyes to its tip, cheekbones, lips, chin) and a symmetric
@@ -42,10 +42,8 @@ settings. Deterministic for the settings.
 
 import csv
 import os
-import sys
 
 import numpy as np
-from absl import flags
 
 from tfsym3d.config import Config
 
@@ -67,46 +65,6 @@ SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 # Translations, camera units (the image's half-width at depth 1 is 0.0875): of the head's
 # centre in a centred set (face crops, the default); of the whole view otherwise.
 CENTRED_SHIFT, UNCENTRED_SHIFT = 0.01, 0.03
-
-
-def define_flags(fv):
-    flags.DEFINE_string("out", None, "Output dataset root.", flag_values=fv)
-    flags.DEFINE_integer("num", 1000, "Number of images in all splits together.",
-                         flag_values=fv)
-    flags.DEFINE_integer("image_size", 64, "Output image side in pixels.", flag_values=fv)
-    flags.DEFINE_integer("seed", 0, "Random seed (the dataset is a function of it).",
-                         flag_values=fv)
-    flags.DEFINE_integer("batch", 64, "Images rendered at once.", flag_values=fv)
-    flags.DEFINE_enum("style", "faces", STYLES, "faces: symmetric face crops as the "
-                      "paper's synthetic faces; eggs: the sets before 2026-12-02; blobs: "
-                      "smooth objects of their own shapes in saturated colours on grey; "
-                      "cars: car fronts in saturated paint, seen from above.",
-                      flag_values=fv)
-    flags.DEFINE_boolean("asymmetric", False, "Faces: add hair over one side, make-up on "
-                         "one cheek and a one-sided smile.", flag_values=fv)
-    flags.DEFINE_boolean("centre", True, "Centre each head in its image as a face crop "
-                         "would; --nocentre gives the earlier sets, where turning about "
-                         "depth 1.0 also moved the head sideways.", flag_values=fv)
-
-
-def main(fv, args):
-    if not fv.out:
-        print("tfsym3d synth: --out is required", file=sys.stderr)
-        return 2
-    if not (3 <= fv.num <= 10_000_000 and 16 <= fv.image_size <= 1024
-            and 1 <= fv.batch <= 4096):
-        print("tfsym3d synth: --num must be 3 to 10000000, --image_size 16 to 1024 and "
-              "--batch 1 to 4096", file=sys.stderr)
-        return 2
-    if fv.asymmetric and fv.style != "faces":
-        print("tfsym3d synth: --asymmetric is for --style=faces (eggs always have their "
-              "asymmetric parts, blobs and cars a one-sided patch on 30%)", file=sys.stderr)
-        return 2
-    counts = generate(fv.out, fv.num, fv.image_size, fv.seed, fv.batch, fv.centre,
-                      fv.style, fv.asymmetric)
-    print(f"wrote {sum(counts.values())} images to {fv.out} "
-          + ", ".join(f"{k}: {v}" for k, v in counts.items()))
-    return 0
 
 
 def sample_params(rng, n, style="faces", asymmetric=False):

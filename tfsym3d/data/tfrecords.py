@@ -1,7 +1,7 @@
-"""`tfsym3d prepare-tfrecords`: a dataset folder as sharded TFRecord files, for input that
-scales to many workers.
+"""A dataset folder as sharded TFRecord files, for input that scales to many workers
+(`tfsym3d prepare-tfrecords`, tfsym3d.commands.prepare_tfrecords), and their reading.
 
-    tfsym3d prepare-tfrecords --data=data/celeba --out=data/celeba_tfr --shards=64
+    write_split("data/celeba", "train", "data/celeba_tfr", shards=64)
 
 Writes OUT/{train,val,test}/SPLIT-00000-of-000NN.tfrecord for each split DIR has (a split
 with fewer files than --shards gets one shard per file), and copies gt.csv. Each record
@@ -21,11 +21,8 @@ import os
 import re
 import shutil
 import struct
-import sys
 
-from absl import flags
-
-from tfsym3d.data.layout import SPLITS, list_images, pair_stem, paired_files, split_dir
+from tfsym3d.data.layout import list_images, pair_stem, paired_files, split_dir
 
 SUFFIX = ".tfrecord"
 
@@ -164,43 +161,3 @@ def write_split(data, split, out, shards):
     if os.path.isfile(truth):
         shutil.copyfile(truth, os.path.join(target, "gt.csv"))
     return len(items)
-
-
-def define_flags(fv):
-    flags.DEFINE_string("data", None, "Dataset root (train/val/test image folders, or the "
-                        "paired image/ depth/ layout).", flag_values=fv)
-    flags.DEFINE_string("out", None, "Folder to write the shards to (must not hold shards "
-                        "yet).", flag_values=fv)
-    flags.DEFINE_integer("shards", 16, "Shards per split (at least the number of workers).",
-                         flag_values=fv)
-
-
-def main(fv, args):
-    if args or not fv.data or not fv.out:
-        print("tfsym3d prepare-tfrecords: give --data=DIR --out=DIR [--shards=N]",
-              file=sys.stderr)
-        return 2
-    if fv.shards < 1:
-        print("tfsym3d prepare-tfrecords: --shards must be at least 1", file=sys.stderr)
-        return 2
-
-    splits = [s for s in SPLITS if os.path.isdir(os.path.join(fv.data, s))]
-    if not splits:
-        print(f"tfsym3d prepare-tfrecords: {fv.data}: no train/val/test folder",
-              file=sys.stderr)
-        return 1
-    existing = [s for s in splits if shard_files(os.path.join(fv.out, s))]
-    if existing:
-        print(f"tfsym3d prepare-tfrecords: {os.path.join(fv.out, existing[0])} already "
-              "holds shards; choose another --out", file=sys.stderr)
-        return 1
-    for split in splits:
-        try:
-            count = write_split(fv.data, split, fv.out, fv.shards)
-        except (OSError, ValueError) as err:
-            print(f"tfsym3d prepare-tfrecords: {err}", file=sys.stderr)
-            return 1
-        print(f"{split}: {count} records in {len(shard_files(os.path.join(fv.out, split)))} "
-              f"shard(s) in {os.path.join(fv.out, split)}")
-    return 0
-

@@ -8,11 +8,11 @@
   BORDER_TRIM               pixels dropped on each side of the mesh
                             (tfsym3d.reconstruct.mesh)
 
-    python -m tfsym3d.export.page OUT/constants.js
+    from tfsym3d.export import page
+    page.write("OUT/constants.js")
 """
 
 import json
-import sys
 
 
 def constants():
@@ -28,20 +28,13 @@ def constants():
 
 def javascript():
     """constants() as an ES module's text."""
-    lines = ["// Written by `python -m tfsym3d.export.page` when the page is built, from the",
+    lines = ["// Written by tfsym3d.export.page.write when the page is built, from the",
              "// Python modules that define these rules (one source each); do not edit."]
     lines += [f"export const {k} = {json.dumps(v)};" for k, v in constants().items()]
     return "\n".join(lines) + "\n"
 
 
-def main(argv):
-    if len(argv) != 2:
-        sys.stderr.write("usage: python -m tfsym3d.export.page OUT/constants.js\n")
-        return 2
-    with open(argv[1], "w") as f:
+def write(path):
+    """Writes javascript() to path (the built page's constants.js)."""
+    with open(path, "w") as f:
         f.write(javascript())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

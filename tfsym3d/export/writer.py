@@ -4,6 +4,7 @@ tfsym3d/export/__init__.py for the layout)."""
 
 import datetime
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -11,6 +12,8 @@ import tempfile
 import numpy as np
 
 from tfsym3d.export.convert import FORMATS, size_of
+
+log = logging.getLogger(__name__)
 
 QUANTIZE = {"none": "fp32", "fp32": "fp32", "fp16": "fp16", "dynamic": "dynamic",
             "int8": "int8"}
@@ -81,7 +84,7 @@ def default_calibration(model):
 
 
 def export_model(model, out, formats=tuple(FORMATS), quantize=("none",), name="tfsym3d",
-                 checkpoint=None, calibration=None, log=print):
+                 checkpoint=None, calibration=None):
     """Writes the requested formats under out (see the module docstring).
 
     Args:
@@ -93,7 +96,6 @@ def export_model(model, out, formats=tuple(FORMATS), quantize=("none",), name="t
       name: model name (TF Serving's).
       checkpoint: the source, recorded in the model cards.
       calibration: images [M, S, S, 3] in [0, 1] for int8 (default: default_calibration).
-      log: a print-like function for progress lines.
 
     Returns:
       {label: path} of the files written (labels: the format, or format_variant for a
@@ -118,7 +120,7 @@ def export_model(model, out, formats=tuple(FORMATS), quantize=("none",), name="t
     calibration_note = "given by the caller"
     if calibration is None and "int8" in kinds:
         calibration, calibration_note = default_calibration(model)
-        log(f"int8 calibration: {calibration_note}")
+        log.info(f"int8 calibration: {calibration_note}")
     jobs = [(fmt, kind) for fmt in (FORMATS[f] for f in formats)
             for kind in ([k for k in kinds if k in fmt.variants] if len(fmt.variants) > 1
                          else fmt.variants[:1])]
@@ -129,7 +131,7 @@ def export_model(model, out, formats=tuple(FORMATS), quantize=("none",), name="t
         _check_own(out, fmt.path(name, kind), fmt.card(name, kind))
     created = not os.path.exists(out)
     os.makedirs(out, exist_ok=True)
-    _clear_stale_partials(out, log)
+    _clear_stale_partials(out)
     partial = tempfile.mkdtemp(prefix=f"{PARTIAL}{os.getpid()}-", dir=out)
     written, cards = {}, []
     try:
@@ -147,8 +149,8 @@ def export_model(model, out, formats=tuple(FORMATS), quantize=("none",), name="t
             several = len(fmt.variants) > 1
             label = f"{fmt.name}_{kind}" if several else fmt.name
             written[label] = os.path.join(out, rel)
-            log(f"{fmt.name}{' ' + kind if several else ''}: {written[label]} "
-                f"({_mib(card['bytes'])})")
+            log.info(f"{fmt.name}{' ' + kind if several else ''}: {written[label]} "
+                     f"({_mib(card['bytes'])})")
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         if created and not os.listdir(out):
@@ -188,7 +190,7 @@ def _check_own(out, rel, card_rel):
                          "--out or --name")
 
 
-def _clear_stale_partials(out, log):
+def _clear_stale_partials(out):
     """Removes the staging folders of exports into out whose process is gone (killed)."""
     for entry in os.listdir(out):
         if not entry.startswith(PARTIAL):
@@ -197,7 +199,8 @@ def _clear_stale_partials(out, log):
         if pid.isdigit() and _alive(int(pid)):
             continue
         shutil.rmtree(os.path.join(out, entry), ignore_errors=True)
-        log(f"removed {os.path.join(out, entry)} (left by an export that did not finish)")
+        log.warning(f"removed {os.path.join(out, entry)} (left by an export that did not "
+                    "finish)")
 
 
 def _alive(pid):

@@ -1,5 +1,5 @@
 """The files `tfsym3d reconstruct` writes: every map of one image into its folder
-(see tfsym3d.reconstruct.cli for the list), looping GIFs, and the index.html page."""
+(see tfsym3d.commands.reconstruct for the list), looping GIFs, and the index.html page."""
 
 import base64
 import json

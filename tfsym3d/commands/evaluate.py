@@ -24,11 +24,12 @@ also needs the prediction to be valid there); the table warns when the model's i
 LOW_COVERAGE, since scores over a few pixels are not comparable.
 """
 
-import sys
-
 from absl import flags
 
+from tfsym3d.config import Config, load_config
+from tfsym3d.errors import UsageError
 from tfsym3d.evaluation import evaluate, format_table, write_csv, write_json
+from tfsym3d.loader import load_model
 
 
 def define_flags(fv):
@@ -51,27 +52,16 @@ def define_flags(fv):
 
 def main(fv, args):
     if args:
-        print(f"tfsym3d evaluate: unexpected arguments {args}", file=sys.stderr)
-        return 2
-    from tfsym3d.config import Config, load_config
-    from tfsym3d.loader import load_model
-
-    try:
-        cfg = load_config(fv.config) if fv.config else Config()
-        data = fv.data or cfg.data_dir
-        if not data:
-            print("tfsym3d evaluate: --data is required (or a config with data_dir)",
-                  file=sys.stderr)
-            return 2
-        checkpoint = fv.checkpoint or cfg.checkpoint
-        model = load_model(checkpoint, fv.config, log=lambda line: print(
-            f"tfsym3d evaluate: {line}", file=sys.stderr)) if checkpoint else None
-        if model is not None:
-            cfg = model.cfg
-        report = evaluate(model, cfg, data, fv.split, fv.batch_size)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"tfsym3d evaluate: {err}", file=sys.stderr)
-        return getattr(err, "status", 1)  # errors.ConfigError: 2, as in every command
+        raise UsageError(f"unexpected arguments {args}")
+    cfg = load_config(fv.config) if fv.config else Config()
+    data = fv.data or cfg.data_dir
+    if not data:
+        raise UsageError("--data is required (or a config with data_dir)")
+    checkpoint = fv.checkpoint or cfg.checkpoint
+    model = load_model(checkpoint, fv.config) if checkpoint else None
+    if model is not None:
+        cfg = model.cfg
+    report = evaluate(model, cfg, data, fv.split, fv.batch_size)
     print(format_table(report))
     if fv.json:
         write_json(report, fv.json)

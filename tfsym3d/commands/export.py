@@ -14,9 +14,10 @@ tfsym3d/export/__init__.py for the layout. Serve the SavedModel with
 and build requests with tfsym3d.serving (`tfsym3d serve-client`).
 """
 
-import sys
-
 from absl import flags
+
+from tfsym3d import export
+from tfsym3d.errors import UsageError, UserError, no_space
 
 
 def define_flags(fv):
@@ -34,37 +35,26 @@ def define_flags(fv):
 
 
 def main(fv, args):
-    from tfsym3d import export
-
     if args:
-        print(f"tfsym3d export: unexpected arguments {args}", file=sys.stderr)
-        return 2
+        raise UsageError(f"unexpected arguments {args}")
     if not fv.checkpoint or not fv.out:
-        print("tfsym3d export: --checkpoint and --out are required", file=sys.stderr)
-        return 2
+        raise UsageError("--checkpoint and --out are required")
+    export.check_name(fv.name)  # before the slow loading
+    formats = export.parse_list(fv.formats, export.FORMATS, "format")
+    quantize = export.parse_list(fv.quantize, tuple(export.QUANTIZE), "quantisation")
+    if any(q not in ("none", "fp32") for q in quantize) and "tflite" not in formats:
+        raise UsageError("--quantize applies to the tflite format only")
+    model = export.load_for_export(fv.checkpoint)
+    calibration = None
+    if fv.calibration:
+        calibration = export.calibration_images(fv.calibration, model.cfg.image_size,
+                                                model.cfg.crop)
     try:
-        export.check_name(fv.name)  # before the slow loading
-        formats = export.parse_list(fv.formats, export.FORMATS, "format")
-        quantize = export.parse_list(fv.quantize, tuple(export.QUANTIZE), "quantisation")
-        if any(q not in ("none", "fp32") for q in quantize) and "tflite" not in formats:
-            raise ValueError("--quantize applies to the tflite format only")
-        model = export.load_for_export(fv.checkpoint)
-        calibration = None
-        if fv.calibration:
-            calibration = export.calibration_images(fv.calibration, model.cfg.image_size,
-                                                    model.cfg.crop)
         written = export.export_model(model, fv.out, formats, quantize, name=fv.name,
                                       checkpoint=fv.checkpoint, calibration=calibration)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"tfsym3d export: {err}", file=sys.stderr)
-        return 1
     except Exception as err:  # a full disk (OSError, or TensorFlow's from a save)
-        from tfsym3d.cli import no_space
-
         if not no_space(err):
             raise
-        print(f"tfsym3d export: {fv.out}: no space left on device; nothing was written",
-              file=sys.stderr)
-        return 1
+        raise UserError(f"{fv.out}: no space left on device; nothing was written") from err
     print(f"tfsym3d export: wrote {len(written)} files into {fv.out}")
     return 0
