@@ -13,6 +13,7 @@ from PIL import Image
 from tfsym3d.io.depth import depth_png16
 from tfsym3d.io.images import centre_box
 from tfsym3d.reconstruct import inference, inputs, mesh, outputs, pictures, reconstruct_images
+from tfsym3d.renderer import Renderer
 
 S = 64  # configs/tiny.yaml
 TRIM = mesh.BORDER_TRIM
@@ -196,3 +197,43 @@ def test_viewer_parses_the_glb(reconstructed):
     positions, uvs, indices, mime, magic = json.loads(result.stdout)
     assert (positions, uvs, indices) == (3 * n * n, 2 * n * n, 6 * (n - 1) ** 2)
     assert mime == "image/png" and bytes(magic) == b"PNG"
+
+
+SHOOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                     "mobile_demo", "tests", "shoot.mjs")
+PAGE_BACKGROUND = (51, 51, 51)  # the viewer's clear colour, #333
+
+
+def _mesh_pixels(page, name, shot):
+    """The mesh canvas of `name` on index.html as shown by headless Chromium from disk:
+    (RGB [H, W, 3], which pixels the mesh covers [H, W])."""
+    result = subprocess.run(["node", SHOOT, f"--url=file://{page}",
+                             f"--selector=canvas[data-mesh='{name}']", f"--out={shot}"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "pageerror" not in result.stdout, result.stdout  # the viewer ran
+    rgb = np.asarray(Image.open(shot).convert("RGB")).astype(np.int32)
+    return rgb, np.abs(rgb - PAGE_BACKGROUND).max(-1) > 8
+
+
+@pytest.mark.browser
+def test_index_html_shows_each_mesh_upright(reconstructed, tmp_path):
+    out, _ = reconstructed
+    for name in ("b", "c", "rotated"):
+        _, covered = _mesh_pixels(out / "index.html", name, tmp_path / f"{name}.png")
+        assert covered.mean() > 0.1, name  # the canvas is not empty
+    # A flat square textured red above and blue below: red must show above blue.
+    folder = tmp_path / "page" / "card"
+    folder.mkdir(parents=True)
+    texture = np.zeros([S, S, 3], np.float32)
+    texture[:S // 2, :, 0] = 1.0
+    texture[S // 2:, :, 2] = 1.0
+    glb = mesh.write_mesh(str(folder), np.full([S, S], 1.0, np.float32), texture, Renderer(S))
+    outputs.write_mesh_script(str(folder), "card", glb)
+    outputs.write_index(str(folder.parent), ["card"], mesh=True, gifs=False)
+    rgb, covered = _mesh_pixels(folder.parent / "index.html", "card", tmp_path / "card.png")
+    rows = np.arange(rgb.shape[0])[:, None].repeat(rgb.shape[1], 1)
+    red = covered & (rgb[..., 0] > 150) & (rgb[..., 2] < 100)
+    blue = covered & (rgb[..., 2] > 150) & (rgb[..., 0] < 100)
+    assert red.sum() > 1000 and blue.sum() > 1000
+    assert rows[red].mean() < rows[blue].mean()  # image rows grow downwards

@@ -125,11 +125,11 @@ def _write_files(folder, name, maps, i, cfg, renderer, texture, mesh, gifs):
     lo, hi = cfg.min_depth, cfg.max_depth
     j = os.path.join
     save_png(j(folder, "input.png"), maps["input"][i])
-    for name in ("canon_depth", "recon_depth"):
-        depth = maps[name][i]
-        save_png(j(folder, f"{name}.png"), depth_image(depth, lo, hi))
-        save_png(j(folder, f"{name}16.png"), depth_png16(depth, lo, hi))
-        np.save(j(folder, f"{name}.npy"), depth.astype(np.float32))
+    for key in ("canon_depth", "recon_depth"):  # not `name`: the mesh script needs it
+        depth = maps[key][i]
+        save_png(j(folder, f"{key}.png"), depth_image(depth, lo, hi))
+        save_png(j(folder, f"{key}16.png"), depth_png16(depth, lo, hi))
+        np.save(j(folder, f"{key}.npy"), depth.astype(np.float32))
     save_png(j(folder, "canon_normal.png"), normal_image(maps["canon_normal"][i]))
     save_png(j(folder, "recon_normal.png"), normal_image(maps["recon_normal"][i]))
     save_png(j(folder, "albedo.png"), maps["canon_albedo"][i])
@@ -144,16 +144,21 @@ def _write_files(folder, name, maps, i, cfg, renderer, texture, mesh, gifs):
         json.dump(params(maps, i, cfg), f, indent=2)
     if mesh:
         tex = maps["canon_im"][i] if texture == "shaded" else maps["canon_albedo"][i]
-        glb = write_mesh(folder, maps["canon_depth"][i], tex, renderer)
-        with open(j(folder, "mesh.glb.js"), "w") as f:
-            f.write(f"(window.TFSYM3D_MESHES = window.TFSYM3D_MESHES || {{}})"
-                    f"[{json.dumps(name)}] = "
-                    f"\"{base64.b64encode(glb).decode()}\";\n")
+        write_mesh_script(folder, name, write_mesh(folder, maps["canon_depth"][i], tex,
+                                                   renderer))
     if gifs and "rotate_shaded" in maps:
         normals = normal_image(maps["rotate_normal"][i])
         save_gif(j(folder, "rotate.gif"),
                  np.concatenate([maps["rotate_shaded"][i], normals], 2))
         save_gif(j(folder, "relight.gif"), maps["relight"][i])
+
+
+def write_mesh_script(folder, name, glb):
+    """folder/mesh.glb.js: the GLB's bytes as base64 in TFSYM3D_MESHES[name], for the
+    viewer of index.html (a page opened from disk cannot fetch the .glb itself)."""
+    with open(os.path.join(folder, "mesh.glb.js"), "w") as f:
+        f.write(f"(window.TFSYM3D_MESHES = window.TFSYM3D_MESHES || {{}})"
+                f"[{json.dumps(name)}] = \"{base64.b64encode(glb).decode()}\";\n")
 
 
 # --------------------------------------------------------------------------------------

@@ -110,7 +110,7 @@
     gl.bindTexture(gl.TEXTURE_2D, tex);
     gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, 1, 1, 0, gl.RGBA, gl.UNSIGNED_BYTE,
                   new Uint8Array([200, 200, 200, 255]));
-    var yaw = 0, pitch = 0, drag = null;
+    var yaw = 0.35, pitch = 0, drag = null;  // a little turned: the relief shows
     function draw() {
       gl.viewport(0, 0, canvas.width, canvas.height);
       gl.clearColor(0.2, 0.2, 0.2, 1);
@@ -123,7 +123,8 @@
       var img = new Image();
       img.onload = function () {
         gl.bindTexture(gl.TEXTURE_2D, tex);
-        gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, true);
+        // glTF's texture coordinates start at the image's top row, as WebGL's do.
+        gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
         gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, img);
         gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
         gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
