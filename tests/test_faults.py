@@ -110,8 +110,8 @@ def test_an_image_whose_files_fail_half_way_leaves_nothing_half_written(model_ru
     summary = reconstruct_files(load_model(model_run), [str(photos)], str(out), mesh=False,
                                 gifs=False)
     assert summary["done"] == ["a"] and "no space left" in summary["failed"][0][1]
-    assert sorted(os.listdir(out)) == ["a", "contact_sheet.png", "glb_viewer.js",
-                                       "index.html"]
+    assert sorted(os.listdir(out)) == ["a", "contact_sheet.png", "index.html",
+                                       "shape_viewer.js"]
     assert "albedo.png" in os.listdir(out / "a")
 
 

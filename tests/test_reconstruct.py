@@ -3,7 +3,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 
 import numpy as np
@@ -89,13 +88,13 @@ def reconstructed(model_run, photos, tmp_path_factory):
 def test_cli_processes_the_good_files_and_names_the_bad(reconstructed, capsys):
     out, status = reconstructed
     assert status == 1
-    assert sorted(os.listdir(out)) == ["b", "c", "contact_sheet.png", "glb_viewer.js",
-                                       "index.html", "rotated"]
+    assert sorted(os.listdir(out)) == ["b", "c", "contact_sheet.png", "index.html",
+                                       "rotated", "shape_viewer.js"]
     expected = {"input.png", "canon_depth.png", "canon_depth16.png", "canon_depth.npy",
                 "recon_depth.png", "recon_depth16.png", "recon_depth.npy", "canon_normal.png",
                 "recon_normal.png", "albedo.png", "shading.png", "canon_image.png",
                 "recon_image.png", "conf_l1.png", "conf_l1_flip.png", "symmetry.png",
-                "mesh.obj", "mesh.mtl", "texture.png", "mesh.glb", "mesh.glb.js",
+                "mesh.obj", "mesh.mtl", "texture.png", "mesh.glb", "shape.js",
                 "rotate.gif", "relight.gif", "params.json"}
     for name in ("b", "c", "rotated"):
         assert expected <= set(os.listdir(out / name)), name
@@ -103,7 +102,7 @@ def test_cli_processes_the_good_files_and_names_the_bad(reconstructed, capsys):
     assert sheet.size == (len(pictures.SHEET_COLUMNS) * S, 3 * S)
     html = (out / "index.html").read_text()
     for name in ("b", "c", "rotated"):
-        assert f"{name}/mesh.glb.js" in html and f"{name}/rotate.gif" in html
+        assert f"{name}/shape.js" in html and f"{name}/rotate.gif" in html
 
 
 def test_cli_error_lines(model_run, photos, tmp_path, capsys):
@@ -179,36 +178,17 @@ def test_python_api_gives_the_numbers_in_the_files(reconstructed, model_run, pho
     assert depth16 == pytest.approx(depth_png16(maps["canon_depth"][0], 0.9, 1.1), abs=1)
 
 
-def test_viewer_parses_the_glb(reconstructed):
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    out, _ = reconstructed
-    n = S - 2 * TRIM
-    script = (
-        "const v = require(process.argv[1]); const fs = require('fs');"
-        "const b = fs.readFileSync(process.argv[2]);"
-        "const m = v.parseGlb(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));"
-        "console.log(JSON.stringify([m.positions.length, m.uvs.length, m.indices.length,"
-        " m.mime, Array.from(m.imageBytes.slice(1, 4))]));")
-    result = subprocess.run([node, "-e", script, str(out / "glb_viewer.js"),
-                             str(out / "c" / "mesh.glb")], capture_output=True, text=True,
-                            check=True)
-    positions, uvs, indices, mime, magic = json.loads(result.stdout)
-    assert (positions, uvs, indices) == (3 * n * n, 2 * n * n, 6 * (n - 1) ** 2)
-    assert mime == "image/png" and bytes(magic) == b"PNG"
+DEMO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                    "mobile_demo")
+SHOOT = os.path.join(DEMO, "tests", "shoot.mjs")
+PAGE_BACKGROUND = (32, 36, 42)  # the viewer's (mobile_demo/web/view3d.js), #20242a
 
 
-SHOOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                     "mobile_demo", "tests", "shoot.mjs")
-PAGE_BACKGROUND = (51, 51, 51)  # the viewer's clear colour, #333
-
-
-def _mesh_pixels(page, name, shot):
-    """The mesh canvas of `name` on index.html as shown by headless Chromium from disk:
+def _shape_pixels(page, name, shot):
+    """The shape viewer of `name` on index.html as shown by headless Chromium from disk:
     (RGB [H, W, 3], which pixels the mesh covers [H, W])."""
     result = subprocess.run(["node", SHOOT, f"--url=file://{page}",
-                             f"--selector=canvas[data-mesh='{name}']", f"--out={shot}"],
+                             f"--selector=[data-shape='{name}'] canvas", f"--out={shot}"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "pageerror" not in result.stdout, result.stdout  # the viewer ran
@@ -217,23 +197,39 @@ def _mesh_pixels(page, name, shot):
 
 
 @pytest.mark.browser
-def test_index_html_shows_each_mesh_upright(reconstructed, tmp_path):
+def test_index_html_shows_each_shape_upright(reconstructed, tmp_path):
     out, _ = reconstructed
     for name in ("b", "c", "rotated"):
-        _, covered = _mesh_pixels(out / "index.html", name, tmp_path / f"{name}.png")
-        assert covered.mean() > 0.1, name  # the canvas is not empty
+        _, covered = _shape_pixels(out / "index.html", name, tmp_path / f"{name}.png")
+        assert covered.mean() > 0.1, name  # the viewer is not empty
     # A flat square textured red above and blue below: red must show above blue.
     folder = tmp_path / "page" / "card"
     folder.mkdir(parents=True)
     texture = np.zeros([S, S, 3], np.float32)
     texture[:S // 2, :, 0] = 1.0
     texture[S // 2:, :, 2] = 1.0
-    glb = mesh.write_mesh(str(folder), np.full([S, S], 1.0, np.float32), texture, Renderer(S))
-    outputs.write_mesh_script(str(folder), "card", glb)
+    outputs.write_shape_script(str(folder), "card", np.full([S, S], 1.0, np.float32),
+                               texture, Renderer(S))
     outputs.write_index(str(folder.parent), ["card"], mesh=True, gifs=False)
-    rgb, covered = _mesh_pixels(folder.parent / "index.html", "card", tmp_path / "card.png")
+    rgb, covered = _shape_pixels(folder.parent / "index.html", "card", tmp_path / "card.png")
     rows = np.arange(rgb.shape[0])[:, None].repeat(rgb.shape[1], 1)
     red = covered & (rgb[..., 0] > 150) & (rgb[..., 2] < 100)
     blue = covered & (rgb[..., 2] > 150) & (rgb[..., 0] < 100)
     assert red.sum() > 1000 and blue.sum() > 1000
     assert rows[red].mean() < rows[blue].mean()  # image rows grow downwards
+
+
+@pytest.mark.browser
+def test_the_shipped_viewer_is_the_phone_pages_bundled(tmp_path):
+    """tfsym3d/viewer/shape_viewer.js is what mobile_demo/build_viewer.sh makes of the
+    phone page's viewer now (one source: rebuild it after changing those files)."""
+    import sys
+
+    fresh = tmp_path / "shape_viewer.js"
+    result = subprocess.run(["bash", os.path.join(DEMO, "build_viewer.sh"), str(fresh)],
+                            env=dict(os.environ, PYTHON=sys.executable), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    shipped = os.path.join(os.path.dirname(outputs.__file__), "..", "viewer",
+                           "shape_viewer.js")
+    assert fresh.read_bytes() == open(shipped, "rb").read()

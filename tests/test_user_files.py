@@ -115,8 +115,8 @@ def test_reconstruct_names_duplicates_and_its_own_file_names_apart(model_run, tm
     err = capsys.readouterr().err
     assert "given more than once" in err
     names = sorted(os.listdir(out))
-    assert names == ["contact_sheet.png", "contact_sheet.png_2", "face", "glb_viewer.js",
-                     "hidden", "index.html", "index.html_2"], names
+    assert names == ["contact_sheet.png", "contact_sheet.png_2", "face", "hidden",
+                     "index.html", "index.html_2", "shape_viewer.js"], names
     assert os.path.isfile(out / "index.html") and os.path.isfile(out / "contact_sheet.png")
     assert not [n for n in names if "partial" in n]
 

@@ -38,8 +38,10 @@ Per image, in DIR/NAME/ (NAME is the file's stem, made unique):
   relight.gif                     the light direction orbiting, seen from the input view
   params.json                     light (ambient, diffuse, direction) and view (degrees,
                                   camera units)
+  shape.js                        the canonical depth and texture for index.html's viewer
 DIR/contact_sheet.png (a row per image, the first SHEET_ROWS images) and DIR/index.html
-(everything, with a WebGL viewer of each GLB; no network needed).
+(everything, with the phone demo's three.js viewer of each shape, shape_viewer.js; no
+network needed, opens from disk).
 
 A file that cannot be read, or where no face is found, gets one line on stderr naming it;
 the others are still processed; the exit status is 1 if anything failed.

@@ -20,7 +20,8 @@ GIF_SCALE = 2
 # later run may replace; any other folder is left alone.
 MARKER = ".tfsym3d-reconstruct"
 # The files reconstruct writes into out/ itself (no image folder may take these names).
-TOP_FILES = ("index.html", "contact_sheet.png", "glb_viewer.js")
+TOP_FILES = ("index.html", "contact_sheet.png", "shape_viewer.js",
+             "glb_viewer.js")  # glb_viewer.js: the viewer of versions before 2026-12-06
 # The files of an image folder (a folder from before the marker is reconstruct's own
 # when it holds params.json and nothing but these).
 IMAGE_FILES = frozenset((
@@ -28,7 +29,8 @@ IMAGE_FILES = frozenset((
     "recon_depth16.png", "canon_depth.npy", "recon_depth.npy", "canon_normal.png",
     "recon_normal.png", "albedo.png", "shading.png", "canon_image.png", "recon_image.png",
     "conf_l1.png", "conf_l1_flip.png", "symmetry.png", "params.json", "mesh.obj",
-    "mesh.mtl", "texture.png", "mesh.glb", "mesh.glb.js", "rotate.gif", "relight.gif",
+    "mesh.mtl", "texture.png", "mesh.glb", "shape.js", "rotate.gif", "relight.gif",
+    "mesh.glb.js",  # the viewer's data before 2026-12-06
     MARKER))
 
 
@@ -144,8 +146,8 @@ def _write_files(folder, name, maps, i, cfg, renderer, texture, mesh, gifs):
         json.dump(params(maps, i, cfg), f, indent=2)
     if mesh:
         tex = maps["canon_im"][i] if texture == "shaded" else maps["canon_albedo"][i]
-        write_mesh_script(folder, name, write_mesh(folder, maps["canon_depth"][i], tex,
-                                                   renderer))
+        write_mesh(folder, maps["canon_depth"][i], tex, renderer)
+        write_shape_script(folder, name, maps["canon_depth"][i], tex, renderer)
     if gifs and "rotate_shaded" in maps:
         normals = normal_image(maps["rotate_normal"][i])
         save_gif(j(folder, "rotate.gif"),
@@ -153,12 +155,26 @@ def _write_files(folder, name, maps, i, cfg, renderer, texture, mesh, gifs):
         save_gif(j(folder, "relight.gif"), maps["relight"][i])
 
 
-def write_mesh_script(folder, name, glb):
-    """folder/mesh.glb.js: the GLB's bytes as base64 in TFSYM3D_MESHES[name], for the
-    viewer of index.html (a page opened from disk cannot fetch the .glb itself)."""
-    with open(os.path.join(folder, "mesh.glb.js"), "w") as f:
-        f.write(f"(window.TFSYM3D_MESHES = window.TFSYM3D_MESHES || {{}})"
-                f"[{json.dumps(name)}] = \"{base64.b64encode(glb).decode()}\";\n")
+def write_shape_script(folder, name, canon_depth, texture, renderer):
+    """folder/shape.js: what index.html's viewer (the phone page's, shape_viewer.js) needs
+    to build and show the canonical shape, as window.TFSYM3D_SHAPES[name] (a page opened
+    from disk can fetch no file, so the data comes as a script).
+
+    Args:
+      canon_depth: [S, S] camera units (float32 little-endian in the file, base64).
+      texture: [S, S, 3] in [0, 1] (uint8 in the file, base64); the viewer trims it as
+        the mesh (mesh.BORDER_TRIM).
+      renderer: the model's Renderer: the fields of the model card's camera the viewer's
+        mesh builder reads (intrinsics, rot_center_depth).
+    """
+    shape = {"size": int(canon_depth.shape[0]),
+             "camera": {"intrinsics": np.asarray(renderer.K).tolist(),
+                        "rot_center_depth": renderer.rot_center_depth},
+             "depth": base64.b64encode(canon_depth.astype("<f4").tobytes()).decode(),
+             "texture": base64.b64encode(to_uint8(texture).tobytes()).decode()}
+    with open(os.path.join(folder, "shape.js"), "w") as f:
+        f.write(f"(window.TFSYM3D_SHAPES = window.TFSYM3D_SHAPES || {{}})"
+                f"[{json.dumps(name)}] = {json.dumps(shape)};\n")
 
 
 # --------------------------------------------------------------------------------------
@@ -174,20 +190,23 @@ MAP_FILES = (("input.png", "input"), ("recon_image.png", "reconstruction"),
 
 
 def write_index(out, names, mesh=True, gifs=True):
-    """Writes out/index.html (and the viewer script beside it) showing every output."""
+    """Writes out/index.html (and the viewer script beside it) showing every output; the
+    canonical shapes in the phone page's three.js viewer (bundled as shape_viewer.js by
+    mobile_demo/build_viewer.sh), each from its folder's shape.js."""
     import html
 
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    shutil.copyfile(os.path.join(package, "viewer", "glb_viewer.js"),
-                    os.path.join(out, "glb_viewer.js"))
+    shutil.copyfile(os.path.join(package, "viewer", "shape_viewer.js"),
+                    os.path.join(out, "shape_viewer.js"))
     parts = ["<!doctype html><html><head><meta charset='utf-8'>",
              "<title>tfsym3d reconstructions</title><style>",
              "body{font-family:sans-serif;background:#222;color:#ddd;margin:1em}",
              "figure{display:inline-block;margin:4px;text-align:center;font-size:11px}",
              "img{width:128px;image-rendering:pixelated;display:block}",
-             "img.gif{width:auto}canvas{background:#333;width:256px;height:256px}",
+             "img.gif{width:auto}.shape{width:256px;height:256px}",
+             ".shape canvas{width:100%;height:100%;display:block}",
              "a{color:#9cf}section{border-top:1px solid #555;padding:6px 0}</style>",
-             "<script src='glb_viewer.js'></script></head><body>",
+             "<script src='shape_viewer.js'></script></head><body>",
              f"<h1>tfsym3d: {len(names)} reconstructions</h1>",
              "<p><img src='contact_sheet.png' style='width:auto'></p>"
              if names else "<p>Nothing was reconstructed.</p>"]
@@ -200,17 +219,14 @@ def write_index(out, names, mesh=True, gifs=True):
             for file, label in (("rotate.gif", "rotation"), ("relight.gif", "relighting")):
                 parts.append(f"<figure><img class='gif' src='{q}/{file}'>{label}</figure>")
         if mesh:
-            parts.append(f"<figure><canvas data-mesh='{q}' width='512' height='512'>"
-                         "</canvas>drag to turn</figure>")
-            parts.append(f"<script src='{q}/mesh.glb.js'></script>")
+            parts.append(f"<figure><div class='shape' data-shape='{q}'></div>"
+                         "drag to turn</figure>")
+            parts.append(f"<script src='{q}/shape.js'></script>")
         links = ["params.json", "canon_depth.npy", "recon_depth.npy"]
         if mesh:
             links += ["mesh.obj", "mesh.glb"]
         parts.append("<p>" + " ".join(f"<a href='{q}/{f}'>{f}</a>" for f in links) + "</p>")
         parts.append("</section>")
-    parts.append("<script>window.addEventListener('load', function () {"
-                 " document.querySelectorAll('canvas[data-mesh]').forEach(function (c) {"
-                 " TFSYM3D.view(c, window.TFSYM3D_MESHES[c.dataset.mesh]); }); });</script>")
     parts.append("</body></html>")
     def write(path):
         with open(path, "w") as f:
