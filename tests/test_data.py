@@ -208,3 +208,19 @@ def test_generator_depth_matches_an_independent_rendering(tmp_path):
             assert there < z + 0.02, name
             close += abs(there - z) < 0.02
     assert seen >= len(names) // 2 and close >= seen // 2
+
+
+def test_a_folder_is_listed_in_one_order_by_every_command(tmp_path):
+    """Training's list_images and reconstruct/prepare's collect_inputs list a nested folder
+    alike: sorted by path (os.walk's own order differs: a folder's files before its
+    subfolders')."""
+    from tfsym3d.data.layout import list_images
+    from tfsym3d.reconstruct.inputs import collect_inputs
+
+    for rel in ("b.png", "a/z.png", "a_1.png", "a/b/c.jpg", "A.PNG", "notes.txt"):
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    want = [str(tmp_path / r) for r in ("A.PNG", "a/b/c.jpg", "a/z.png", "a_1.png", "b.png")]
+    assert list_images(str(tmp_path)) == want
+    assert collect_inputs([str(tmp_path)]) == (want, [])

@@ -14,14 +14,26 @@ from tfsym3d.io.images import IMAGE_EXTENSIONS
 SPLITS = ("train", "val", "test")
 
 
+def image_files(folder, exclude=None, onerror=None):
+    """The image files under folder, recursively, sorted by path: the one order in which
+    every command lists a folder (training, evaluation, prepare, reconstruct).
+
+    exclude: a folder (its real path) not to enter; onerror: os.walk's, for a folder
+    that cannot be read (default: ignored)."""
+    files = []
+    for root, dirs, names in os.walk(folder, onerror=onerror):
+        if exclude:
+            dirs[:] = [d for d in dirs if os.path.realpath(os.path.join(root, d)) != exclude]
+        files += [os.path.join(root, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
+    return sorted(files)
+
+
 def list_images(folder):
-    """Sorted image files under folder, recursively. Raises ValueError naming the folder
-    when it is missing or holds no image."""
+    """Sorted image files under folder, recursively (image_files). Raises ValueError
+    naming the folder when it is missing or holds no image."""
     if not os.path.isdir(folder):
         raise ValueError(f"{folder}: no such folder")
-    files = []
-    for root, _, names in os.walk(folder):
-        files += [os.path.join(root, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
+    files = image_files(folder)
     if not files:
         raise ValueError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
     return sorted(files)

@@ -8,8 +8,9 @@ import stat
 
 import numpy as np
 
+from tfsym3d.data.layout import image_files
 from tfsym3d.io import images
-from tfsym3d.io.images import IMAGE_EXTENSIONS, InputError
+from tfsym3d.io.images import InputError
 
 FACE_SCALE = 1.6  # crop side / detector box side (Haar boxes span brows to mouth)
 FACE_SHIFT = 0.1  # crop centre moved down by this fraction of the box (to include the chin)
@@ -19,8 +20,9 @@ __all__ = ["FACE_SCALE", "FACE_SHIFT", "FaceDetector", "InputError", "collect_in
 
 
 def collect_inputs(paths, exclude=None):
-    """Files named directly, and image files under folders (recursive, sorted), each
-    once (the same file given twice, or through a link, counts once).
+    """Files named directly, and image files under folders (tfsym3d.data.layout's
+    image_files: recursive, in the order every command lists a folder), each once (the
+    same file given twice, or through a link, counts once).
 
     Only regular files are taken: a FIFO, device or socket is named and skipped, never
     opened. exclude: a folder whose contents are never taken (the command's own --out,
@@ -56,12 +58,8 @@ def collect_inputs(paths, exclude=None):
         if os.path.isdir(path):
             if skip and os.path.realpath(path) == skip:
                 continue
-            for root, dirs, names in os.walk(path, onerror=unreadable):
-                dirs[:] = sorted(d for d in dirs if not (
-                    skip and os.path.realpath(os.path.join(root, d)) == skip))
-                for n in sorted(names):
-                    if n.lower().endswith(IMAGE_EXTENSIONS):
-                        take(os.path.join(root, n))
+            for file in image_files(path, exclude=skip, onerror=unreadable):
+                take(file)
         elif os.path.lexists(path):
             take(path)
         else:
