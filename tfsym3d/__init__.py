@@ -5,6 +5,7 @@ Public API: Unsup3D, load_config, load_model, Renderer. They are imported lazily
 `import tfsym3d` (and `tfsym3d --help`) does not pay for importing TensorFlow.
 """
 
+import importlib
 import os
 
 # TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) hides the program's own
@@ -32,8 +33,6 @@ __all__ = ["Renderer", "Unsup3D", "load_config", "load_model", "__version__"]
 
 def __getattr__(name):
     if name in _LAZY:
-        import importlib
-
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'tfsym3d' has no attribute {name!r}")

@@ -6,9 +6,11 @@
     RUN_DIR/logs/                    TensorBoard scalars and images
 """
 
+import json
 import logging
 import os
 import shutil
+import zipfile
 
 import tensorflow as tf
 
@@ -258,9 +260,6 @@ def copy_weights(model, source, where):
 
 def _keras_file_config(path, overrides):
     """The Config stored in a `.keras` archive of an Unsup3D, with overrides applied."""
-    import json
-    import zipfile
-
     try:
         with zipfile.ZipFile(path) as archive:
             size = archive.getinfo("config.json").file_size

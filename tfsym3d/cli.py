@@ -23,6 +23,7 @@ import importlib
 import logging
 import os
 import sys
+import tempfile
 
 from absl import flags
 
@@ -95,8 +96,6 @@ def quiet_tensorflow():
     reach the absl ones) are dropped, or written out if the import fails."""
     if "tensorflow" in sys.modules:
         return
-    import tempfile
-
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as held:

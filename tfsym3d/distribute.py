@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -103,8 +104,6 @@ class PeerWatchdog:
         self._process = None
 
     def start(self):
-        import subprocess
-
         self._process = subprocess.Popen(self._argv, stdin=subprocess.DEVNULL)
         return self
 

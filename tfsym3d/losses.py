@@ -9,6 +9,7 @@ replicas' losses add up to the loss of the whole global batch.
 
 import math
 import os
+import socket
 
 import keras
 import tensorflow as tf
@@ -117,8 +118,6 @@ def download_vgg16(path):
     url = os.environ.get("TFSYM3D_VGG16_URL") or WEIGHTS_PATH_NO_TOP
     md5 = os.environ.get("TFSYM3D_VGG16_HASH") if os.environ.get("TFSYM3D_VGG16_URL") \
         else VGG16_NOTOP_MD5
-    import socket
-
     folder = os.path.dirname(os.path.abspath(path))
     # get_file has no timeout of its own: a stalled server would hang training forever.
     previous = socket.getdefaulttimeout()

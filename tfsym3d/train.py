@@ -6,6 +6,7 @@ while it trains; a non-finite loss stops the run (NonFiniteLoss) and leaves the 
 checkpoint as it was.
 """
 
+import fcntl
 import logging
 import os
 import shutil
@@ -89,8 +90,6 @@ def lock_run(run_dir):
     """Locks run_dir for this process's training (an exclusive flock on
     run_dir/.train.lock, released when the returned file is closed or the process ends,
     however it ends). Raises ValueError naming the process that holds it."""
-    import fcntl
-
     f = open(os.path.join(run_dir, LOCK_FILE), "a+")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

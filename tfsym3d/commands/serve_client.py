@@ -14,6 +14,7 @@ answer's output shapes and view are printed. See tfsym3d.serving for the request
 """
 
 import json
+import urllib.request
 
 import numpy as np
 from absl import flags
@@ -42,8 +43,6 @@ def main(fv, args):
         print(json.dumps(rest_bytes_request(encoded))[:2000])
         return 0
     if fv.rest:
-        import urllib.request
-
         url = f"{fv.rest.rstrip('/')}/v1/models/{fv.model}:predict"
         data = json.dumps(rest_bytes_request(encoded)).encode()
         req = urllib.request.Request(url, data, {"Content-Type": "application/json"})

@@ -20,6 +20,8 @@ cropped by tfsym3d.io.images (parts of a box outside the photo replicate the bor
 the authors' CelebA crops).
 """
 
+import hashlib
+import json
 import logging
 import math
 import os
@@ -86,8 +88,6 @@ SHEET_CROPS = 64
 def split_of(pixel_hash, seed, fractions):
     """The split ('train', 'val', 'test') of a photo: a uniform number from the hash of its
     pixels and the seed, cut at the cumulative fractions (train, val, test)."""
-    import hashlib
-
     digest = hashlib.sha256(f"{seed}:{pixel_hash}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2 ** 64
     edge = 0.0
@@ -101,8 +101,6 @@ def split_of(pixel_hash, seed, fractions):
 def pixel_hash(image):
     """sha256 of a read photo's 8-bit pixels and shape (duplicates: the same hash); the
     photo as read or read_samples reads it."""
-    import hashlib
-
     from tfsym3d.io.images import to_float, to_uint8
 
     pixels = image if image.dtype == np.uint8 else to_uint8(to_float(image))
@@ -124,8 +122,6 @@ def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0
     """Prepares a folder of photos (see above). Returns the record written to
     out/prepare.json. Raises ValueError (one line) for bad settings or a DATA prepared
     with other ones."""
-    import json
-
     from tfsym3d.io import images as image_io
     from tfsym3d.reconstruct.inputs import FaceDetector, collect_inputs
     from tfsym3d.reconstruct.outputs import replace_file

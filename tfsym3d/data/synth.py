@@ -41,6 +41,7 @@ settings. Deterministic for the settings.
 """
 
 import csv
+import json
 import os
 
 import numpy as np
@@ -526,8 +527,6 @@ def read_settings(root):
     """The settings a dataset was synthesised with (DIR/synth.json): a dict with num,
     image_size, seed, centre, style and asymmetric. Sets written before synth.json
     existed were eggs: {"style": "eggs", "asymmetric": True} alone."""
-    import json
-
     path = os.path.join(root, "synth.json")
     if not os.path.isfile(path):
         return {"style": "eggs", "asymmetric": True}
@@ -552,8 +551,6 @@ def generate(out, num, image_size=64, seed=0, batch=64, centre=True, style="face
              asymmetric=False):
     """Writes the dataset; returns {split: count}. centre: see render_batch; style and
     asymmetric: see sample_params."""
-    import json
-
     from PIL import Image
 
     from tfsym3d.io.depth import depth_png16

@@ -28,6 +28,8 @@ so both doors agree on them too.
 """
 
 import os
+import re
+import warnings
 
 import numpy as np
 
@@ -53,9 +55,6 @@ def open_image(path):
     """PIL's Image.open under this module's pixel limit instead of PIL's: PIL's warning
     over 89e6 pixels is silenced, its refusal over twice that is said as ours, and its
     limit is raised to ours where TFSYM3D_MAX_PIXELS is larger."""
-    import re
-    import warnings
-
     from PIL import Image
 
     if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:

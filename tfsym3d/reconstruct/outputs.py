@@ -2,6 +2,7 @@
 (see tfsym3d.commands.reconstruct for the list), looping GIFs, and the index.html page."""
 
 import base64
+import html
 import json
 import math
 import os
@@ -193,8 +194,6 @@ def write_index(out, names, mesh=True, gifs=True):
     """Writes out/index.html (and the viewer script beside it) showing every output; the
     canonical shapes in the phone page's three.js viewer (bundled as shape_viewer.js by
     mobile_demo/build_viewer.sh), each from its folder's shape.js."""
-    import html
-
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     shutil.copyfile(os.path.join(package, "viewer", "shape_viewer.js"),
                     os.path.join(out, "shape_viewer.js"))
