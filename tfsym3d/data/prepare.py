@@ -3,17 +3,14 @@
 
     record = prepare_folder("photos", "data", detect="face", size=128)
 
-Every photo under DIR (nested folders; any format tfsym3d.io.images reads) becomes one
-or more square crops in DATA/{train,val,test}/: --detect=face frames each face OpenCV's
-Haar cascade finds as the CelebA crops are framed (reconstruct --crop=face does the
-same), cat uses OpenCV's cat-face cascade, none takes the centre square. A photo goes
-to a split by a hash of its decoded pixels and the seed, so its crops never straddle
-splits, the split is the same on every run, and a photo keeps its split when others are
-added. Unreadable files, photos without a detection and duplicates (the same decoded
-pixels as a photo already taken) are logged one line each and counted at the end.
-DATA/prepare.json records the settings, every photo taken (its pixel hash, split and
-crops) and the counts; running again into DATA adds only the new photos (with other
-settings it refuses). DATA/contact_sheet.png shows the first crops.
+Every photo under the folder becomes one or more square crops in OUT/{train,val,test}/
+(the command's docstring says how they are framed). A photo goes to a split by a hash of
+its decoded pixels and the seed (split_of), so its crops never straddle splits and keep
+their split when photos are added. Unreadable files, photos without a detection and
+duplicates (the same decoded pixels as a photo already taken) are logged one line each
+and counted. OUT/prepare.json records the settings, every photo taken (its pixel hash,
+split and crops) and the counts; a later run into OUT adds only the new photos (with
+other settings it refuses). OUT/contact_sheet.png shows the first crops.
 
 Boxes are (x0, y0, w, h) in pixels of the photo, x right, y down; photos are read and
 cropped by tfsym3d.io.images (parts of a box outside the photo replicate the border, as
