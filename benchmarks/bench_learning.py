@@ -291,7 +291,10 @@ def main():
     args = parser.parse_args()
     import yaml
 
+    from tfsym3d.cli import show_library_lines
     from tfsym3d.data.synth import generate
+
+    show_library_lines("bench_learning")  # resumed runs, skipped files: as the commands show
 
     extra = {}
     for item in args.set:

@@ -100,7 +100,7 @@ def test_a_missing_worker_is_named_not_waited_for(tmp_path, records):
     assert out.returncode == 1 and "TF_CONFIG is not valid JSON" in out.stderr
 
 
-def test_truncated_shards_are_named_and_skipped(tmp_path, records, capsys):
+def test_truncated_shards_are_named_and_skipped(tmp_path, records, logged):
     from tfsym3d.data import folder, tfrecords
 
     split = tmp_path / "data" / "train"
@@ -116,7 +116,7 @@ def test_truncated_shards_are_named_and_skipped(tmp_path, records, capsys):
                                counter=counter)
     assert sum(len(b[0]) for b in ds) == whole
     assert counter.take() == [shards[1]]
-    assert "truncated" in capsys.readouterr().err
+    assert "truncated" in logged()
 
 
 def test_records_decode_like_the_files(records):

@@ -196,11 +196,12 @@ def test_a_packed_model_unpacks_to_the_same_model_in_float16(model_run, tmp_path
                                    atol=2e-2)
     os.remove(packed)  # later uses read the cache
     assert load_model("own-test").cfg.to_dict() == original.cfg.to_dict()
-    with pytest.raises(Exception, match="--pack needs --out"):
-        from tfsym3d.pretrained import main
+    from tfsym3d.commands.pretrained import main
+    from tfsym3d.errors import UsageError
 
-        class Flags:
-            pack, out, list = str(model_run), None, False
+    class Flags:
+        pack, out, list = str(model_run), None, False
+    with pytest.raises(UsageError, match="--pack needs --out"):
         main(Flags(), [])
 
 

@@ -185,7 +185,7 @@ def _weights(model):
 
 
 @pytest.mark.slow
-def test_init_starts_a_new_run_from_each_kind_of_checkpoint(tmp_path, capsys):
+def test_init_starts_a_new_run_from_each_kind_of_checkpoint(tmp_path, logged):
     """--init from a run directory, a .keras file and the authors' .pth: the new run
     starts from those weights (lr 1e-7: after two Adam steps every weight is within
     ~1e-6 of its source, where a fresh start differs by ~0.1), with epoch and optimizer
@@ -203,9 +203,9 @@ def test_init_starts_a_new_run_from_each_kind_of_checkpoint(tmp_path, capsys):
         values = dict(config_of(init).to_dict(), lam_perc=0, num_epochs=1, lr=1e-7,
                       batch_size=4, log_freq=1, seed=1)
         run = str(tmp_path / f"from_{os.path.basename(init)}")
-        capsys.readouterr()
+        logged()
         model, _ = train(load_config(None, values), run, train_ds=x, verbose=0, init=init)
-        assert f"starting {run} from the weights of {init}" in capsys.readouterr().err
+        assert f"starting {run} from the weights of {init}" in logged()
         assert int(model.epoch) == 1 and int(model.optimizer.iterations) == 2
         want = _weights(load_any(init))
         got = _weights(model)
@@ -214,7 +214,7 @@ def test_init_starts_a_new_run_from_each_kind_of_checkpoint(tmp_path, capsys):
         assert worst < 1e-5, (init, worst)
     values["num_epochs"] = 2
     model, _ = train(load_config(None, values), run, train_ds=x, verbose=0, init=source_run)
-    assert "is ignored (the run has checkpoints)" in capsys.readouterr().err
+    assert "is ignored (the run has checkpoints)" in logged()
     assert int(model.epoch) == 2 and int(model.optimizer.iterations) == 4
 
 
