@@ -3,6 +3,7 @@
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfsym3d import Unsup3D, load_config
@@ -25,6 +26,7 @@ def _images_in(log_dir):
     return found
 
 
+@pytest.mark.slow
 def test_image_summaries_write_every_grid_of_a_fixed_batch_each_epoch(tmp_path):
     model = build(Unsup3D(load_config(None, SMALL)))
     x = np.random.default_rng(0).uniform(size=(5, 64, 64, 3)).astype(np.float32)

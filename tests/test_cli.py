@@ -4,9 +4,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 BIN = os.path.join(os.path.dirname(sys.executable), "tfsym3d")
 
 
+@pytest.mark.slow
 def test_start_up_lines_are_hidden_and_verbose_brings_them_back(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     quiet = subprocess.run([BIN, "synth", f"--out={tmp_path / 'a'}", "--num=3"],
@@ -36,8 +39,6 @@ class _Failing:
 
 def test_an_unexpected_error_is_one_line_and_verbose_shows_its_traceback(monkeypatch,
                                                                          capsys):
-    import pytest
-
     from tfsym3d import cli
 
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))

@@ -71,6 +71,7 @@ def test_empty_and_missing_folders_are_clear_errors(tmp_path):
         image_dataset(str(tmp_path / "nowhere"), "train")
 
 
+@pytest.mark.slow
 def test_training_with_fewer_images_than_a_batch_is_a_clear_error(tmp_path):
     """Training drops incomplete batches; 3 images at batch 4 would make empty epochs."""
     folder = tmp_path / "train"

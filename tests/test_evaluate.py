@@ -150,6 +150,7 @@ def test_cli_reports_baselines_without_a_checkpoint(split, tmp_path, capsys):
     assert np.mean(side_null) == pytest.approx(report["baseline_null"]["side"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_cli_with_a_checkpoint_adds_the_model_and_view_scores(split, tmp_path, model_run):
     run_dir = model_run  # configs/tiny.yaml, 64x64: the 32x32 data is resized
 

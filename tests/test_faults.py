@@ -13,6 +13,7 @@ from tests import hostile_files
 from tfsym3d.checkpoints import load_model
 
 
+@pytest.mark.slow
 def test_a_file_in_the_way_stops_export_and_reconstruct_before_writing(model_run, tmp_path,
                                                                         capsys):
     from tfsym3d import cli
@@ -85,6 +86,7 @@ def test_photos_over_the_pixel_limit_are_refused_before_decoding(tmp_path, monke
     assert images.decode(tf.constant(small.getvalue())).shape == (100, 100, 3)
 
 
+@pytest.mark.slow
 def test_an_image_whose_files_fail_half_way_leaves_nothing_half_written(model_run, tmp_path,
                                                                         monkeypatch):
     """A full disk while writing one image's maps: that image's folder is absent (no

@@ -55,6 +55,7 @@ def kinds(model_run, tmp_path_factory):
             "keras": keras_file, "pth": _at(root, "pretrained_celeba/checkpoint030.pth")}
 
 
+@pytest.mark.slow
 def test_the_python_api_takes_every_kind(kinds):
     import tfsym3d
 
@@ -87,6 +88,7 @@ def split(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["run", "prefix", "keras", "pth"])
 def test_evaluate_takes_every_kind(kinds, kind, split, capsys):
     assert run(["tfsym3d", "evaluate", f"--checkpoint={kinds[kind]}", f"--data={split}"]) == 0

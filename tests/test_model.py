@@ -59,6 +59,7 @@ def test_flipped_half_is_the_mirror_and_ablations_switch_it_off():
     np.testing.assert_allclose(abl["canon_shading"], 1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("renderer", [{}, AUTHORS_RENDERER])
 def test_gradients_reach_all_five_networks(renderer):
     model = Unsup3D(load_config(None, dict(TINY, **renderer)))

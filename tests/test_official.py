@@ -58,6 +58,7 @@ def test_a_model_without_netc_converts_to_a_syncar_config(expected):
                                nhwc(expected["netD"]), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_the_config_follows_the_path_or_the_flag(tmp_path):
     src = fixture("model_legacy.pth")
     named = tmp_path / "pretrained_synface"
@@ -90,6 +91,7 @@ def test_cli_writes_a_run_directory_and_a_keras_file_that_load(tmp_path, expecte
     assert "already a run directory" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_keys_that_do_not_fit_are_named():
     from tfsym3d.model import Unsup3D, build
 

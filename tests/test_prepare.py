@@ -75,6 +75,7 @@ def test_prepare_celeba(tmp_path):
     assert np.abs(got.astype(int) - want).max() <= 1
 
 
+@pytest.mark.slow
 def test_prepare_cats(tmp_path):
     photos = tmp_path / "CAT_00"
     photos.mkdir()

@@ -85,6 +85,7 @@ def reconstructed(model_run, photos, tmp_path_factory):
     return out, status
 
 
+@pytest.mark.slow
 def test_cli_processes_the_good_files_and_names_the_bad(reconstructed, capsys):
     out, status = reconstructed
     assert status == 1
@@ -125,6 +126,7 @@ def test_cli_error_lines(model_run, photos, tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_exif_orientation_is_honoured(reconstructed):
     out, _ = reconstructed
     im = np.asarray(Image.open(out / "rotated" / "input.png"), np.float32)
@@ -133,6 +135,7 @@ def test_exif_orientation_is_honoured(reconstructed):
     assert top[0] > 150 > top[2] and bottom[2] > 150 > bottom[0]
 
 
+@pytest.mark.slow
 def test_meshes_load_back_with_texture(reconstructed):
     trimesh = pytest.importorskip("trimesh")
     out, _ = reconstructed
@@ -150,6 +153,7 @@ def test_meshes_load_back_with_texture(reconstructed):
     assert np.allclose(np.sort(glb.vertices, 0), np.sort(mesh.vertices, 0), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_gifs_have_the_expected_frames(reconstructed):
     out, _ = reconstructed
     for name, width in (("rotate.gif", 2 * S), ("relight.gif", S)):
@@ -158,6 +162,7 @@ def test_gifs_have_the_expected_frames(reconstructed):
         assert gif.size == (width * outputs.GIF_SCALE, S * outputs.GIF_SCALE)
 
 
+@pytest.mark.slow
 def test_python_api_gives_the_numbers_in_the_files(reconstructed, model_run, photos):
     from tfsym3d import load_model
 

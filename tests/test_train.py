@@ -126,6 +126,7 @@ def test_cli_trains_from_a_folder(tmp_path):
     assert os.path.exists(run / "checkpoints" / "ckpt-1.index")
 
 
+@pytest.mark.slow
 def test_cli_rejects_config_typos_and_missing_data(tmp_path):
     base = [sys.executable, "-m", "tfsym3d.cli", "train", f"--config={REPO}/configs/tiny.yaml",
             f"--run_dir={tmp_path / 'run'}"]

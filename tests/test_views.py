@@ -129,6 +129,7 @@ def _faces(n=8):
     return render_batch(p, np.arange(n), 64, seed=0, centre=False)[0]
 
 
+@pytest.mark.slow
 def test_each_view_signal_trains_netV_only():
     cfg = load_config("tiny", {"lam_view_flip": 0.05, "lam_view_cycle": 1.0,
                                "view_hypotheses": 3})
