@@ -371,20 +371,22 @@ def check_yaml_shape(text, where):
 
 def parse_overrides(overrides):
     """Overrides as a dict: a dict as it is, or "key=value" strings (values parsed as
-    YAML). ValueError (one line) for an item that is not key=value or not YAML."""
+    YAML). ConfigError (one line) for an item that is not key=value or not YAML."""
     if isinstance(overrides, dict):
         return dict(overrides)
     values = {}
     for item in overrides or ():
         if "=" not in item:
-            raise ValueError(f"override {item!r} must look like key=value")
+            raise ConfigError(f"override {item!r} must look like key=value")
         key, text = item.split("=", 1)
         try:
             check_yaml_shape(text, f"override {key.strip()}")
             values[key.strip()] = yaml.safe_load(text)
         except yaml.YAMLError as err:
-            raise ValueError(f"override {item!r}: not a YAML value "
-                             f"({_yaml_problem(err)})") from err
+            raise ConfigError(f"override {item!r}: not a YAML value "
+                              f"({_yaml_problem(err)})") from err
+        except ValueError as err:  # nested too deep, too many aliases
+            raise ConfigError(str(err)) from err
     return values
 
 

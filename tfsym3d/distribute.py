@@ -30,6 +30,8 @@ import subprocess
 import sys
 import time
 
+from tfsym3d.errors import UsageError
+
 KINDS = ("auto", "default", "mirrored", "multi_worker")
 log = logging.getLogger(__name__)
 
@@ -145,14 +147,14 @@ def make_strategy(devices=1, kind="auto", worker_timeout=300.0):
       worker_timeout: seconds to wait for the other workers, and for any collective.
 
     Must run before TensorFlow initialises its devices. Raises ValueError (one line) for
-    a malformed TF_CONFIG or an impossible request.
+    a malformed TF_CONFIG, errors.UsageError (a ValueError) for an impossible request.
     """
     import tensorflow as tf
 
     if kind not in KINDS:
-        raise ValueError(f"--strategy must be one of {', '.join(KINDS)}; got {kind!r}")
+        raise UsageError(f"--strategy must be one of {', '.join(KINDS)}; got {kind!r}")
     if devices < 1:
-        raise ValueError(f"--devices must be at least 1; got {devices}")
+        raise UsageError(f"--devices must be at least 1; got {devices}")
     spec = read_tf_config()
     if kind == "auto":
         if spec is not None and len(spec["workers"]) > 1:
@@ -180,10 +182,10 @@ def _mirrored(devices):
     if len(gpus) >= devices:
         return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(devices)])
     if gpus:
-        raise ValueError(f"--devices={devices}: this machine has {len(gpus)} GPU(s)")
+        raise UsageError(f"--devices={devices}: this machine has {len(gpus)} GPU(s)")
     cores = os.cpu_count() or 1
     if devices > cores:
-        raise ValueError(f"--devices={devices}: no GPU and {cores} CPU core(s); the CPU "
+        raise UsageError(f"--devices={devices}: no GPU and {cores} CPU core(s); the CPU "
                          f"splits into at most {cores} devices")
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:

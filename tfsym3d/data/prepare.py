@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from tfsym3d.data.sources import SPLIT_NAMES, save_crop
+from tfsym3d.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,9 @@ MIN_SIZE, MAX_SIZE = 16, 1024
 
 
 def check_size(size):
-    """ValueError (one line) unless `size` is a crop side in MIN_SIZE..MAX_SIZE."""
+    """errors.UsageError (one line) unless `size` is a crop side in MIN_SIZE..MAX_SIZE."""
     if not (isinstance(size, int) and MIN_SIZE <= size <= MAX_SIZE):
-        raise ValueError(f"--size must be {MIN_SIZE} to {MAX_SIZE} pixels; got {size}")
+        raise UsageError(f"--size must be {MIN_SIZE} to {MAX_SIZE} pixels; got {size}")
 
 
 def crop_stem(rel, where, count, written):
@@ -126,9 +127,9 @@ def prepare_folder(images_dir, out, detect="none", size=128, split=(0.9, 0.05, 0
     split = tuple(float(v) for v in split)
     if len(split) != 3 or not all(math.isfinite(v) and v >= 0 for v in split) \
             or abs(sum(split) - 1.0) > 1e-6:
-        raise ValueError(f"--split must be three fractions adding up to 1; got {split}")
+        raise UsageError(f"--split must be three fractions adding up to 1; got {split}")
     if detect not in ("face", "cat", "none"):
-        raise ValueError(f"--detect must be face, cat or none; got {detect!r}")
+        raise UsageError(f"--detect must be face, cat or none; got {detect!r}")
     check_size(size)
     if not os.path.isdir(images_dir):
         raise ValueError(f"{images_dir}: no such folder")

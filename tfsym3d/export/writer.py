@@ -11,6 +11,7 @@ import tempfile
 
 import numpy as np
 
+from tfsym3d.errors import UsageError
 from tfsym3d.export.convert import FORMATS, size_of
 
 log = logging.getLogger(__name__)
@@ -23,13 +24,14 @@ CALIBRATION_SYNTHETIC = 64  # synthetic faces when the model's data is not here
 
 
 def parse_list(text, known, what):
-    """'a,b' -> ['a', 'b'], each checked against known (ValueError naming the bad one)."""
+    """'a,b' -> ['a', 'b'], each checked against known (errors.UsageError naming the bad
+    one: a flag's value)."""
     items = [t.strip() for t in str(text).split(",") if t.strip()]
     if not items:
-        raise ValueError(f"no {what} given")
+        raise UsageError(f"no {what} given")
     for item in items:
         if item not in known:
-            raise ValueError(f"unknown {what} {item!r}; use one of {', '.join(known)}")
+            raise UsageError(f"unknown {what} {item!r}; use one of {', '.join(known)}")
     return items
 
 
@@ -165,11 +167,11 @@ PARTIAL = ".partial-"
 
 
 def check_name(name):
-    """ValueError unless name is one plain path component (the model's folder and file
-    names under --out): not empty, no separator, not . or .., no NUL."""
+    """errors.UsageError unless name is one plain path component (the model's folder and
+    file names under --out): not empty, no separator, not . or .., no NUL."""
     if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name
             or os.sep in name or (os.altsep and os.altsep in name) or "\0" in name):
-        raise ValueError(f"--name {name!r} must be a plain name (no '/', not '.' or "
+        raise UsageError(f"--name {name!r} must be a plain name (no '/', not '.' or "
                          "'..'): the export writes only inside --out")
 
 
