@@ -128,6 +128,7 @@ def test_evaluation_datasets_keep_file_order_without_a_seed(tmp_path):
         np.testing.assert_allclose(got * 255, levels, atol=0.5)
 
 
+@pytest.mark.slow
 def test_pipelines_turn_autotuning_off(tmp_path):
     """With tf.data's autotuner on, dropping an epoch's iterator waited for the tuner's
     thread: fit lost 10-40 s at the start of most epochs on a 2-core CPU. Both

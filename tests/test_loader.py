@@ -66,6 +66,7 @@ def test_the_python_api_takes_every_kind(kinds):
     assert np.abs(depth["pth"] - depth["run"]).max() > 1e-3  # other weights
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["run", "prefix", "keras", "pth"])
 def test_reconstruct_takes_every_kind(kinds, kind, tmp_path, capsys):
     from PIL import Image
