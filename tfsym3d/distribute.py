@@ -2,7 +2,7 @@
 several workers named by TF_CONFIG.
 
     strategy = make_strategy(devices=1, kind="auto", worker_timeout=300)
-    describe(strategy)                 # the first line `tfsym3d train` prints
+    line = describe(strategy)          # the first line `tfsym3d train` prints
     if is_chief(strategy): ...         # only the chief writes the run directory
 
 TF_CONFIG is TensorFlow's cluster description (JSON), the same on every worker but for

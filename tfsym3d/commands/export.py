@@ -42,8 +42,7 @@ def main(fv, args):
     export.check_name(fv.name)  # before the slow loading
     formats = export.parse_list(fv.formats, export.FORMATS, "format")
     quantize = export.parse_list(fv.quantize, tuple(export.QUANTIZE), "quantisation")
-    if any(q not in ("none", "fp32") for q in quantize) and "tflite" not in formats:
-        raise UsageError("--quantize applies to the tflite format only")
+    export.check_request(formats, quantize)  # before the slow loading too
     model = export.load_for_export(fv.checkpoint)
     calibration = None
     if fv.calibration:

@@ -30,6 +30,7 @@ from tfsym3d.export.writer import (  # noqa: F401
     QUANTIZE,
     calibration_images,
     check_name,
+    check_request,
     default_calibration,
     export_model,
     load_for_export,

@@ -13,6 +13,7 @@ import numpy as np
 
 from tfsym3d.errors import UsageError
 from tfsym3d.export.convert import FORMATS, size_of
+from tfsym3d.reconstruct.mesh import camera_fields
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,26 @@ def default_calibration(model):
                     else f"{len(images)} synthetic faces (the model names no data_dir)")
 
 
+def check_request(formats, quantize):
+    """The TFLite variant kinds ('fp32', 'fp16', 'dynamic', 'int8') that `quantize` asks
+    of `formats`; errors.UsageError for an unknown format or quantisation, or a
+    quantisation without a format that has variants (TFLite)."""
+    for f in formats:
+        if f not in FORMATS:
+            raise UsageError(f"unknown format {f!r}; use one of {', '.join(FORMATS)}")
+    kinds = []
+    for q in quantize:
+        if q not in QUANTIZE:
+            raise UsageError(f"unsupported quantisation {q!r}; use one of "
+                             f"{', '.join(QUANTIZE)}")
+        if QUANTIZE[q] not in kinds:
+            kinds.append(QUANTIZE[q])
+    if kinds != ["fp32"] and not any(len(FORMATS[f].variants) > 1 for f in formats):
+        raise UsageError("quantisation applies to the tflite format only; add tflite to "
+                         "the formats")
+    return kinds
+
+
 def export_model(model, out, formats=tuple(FORMATS), quantize=("none",), name="tfsym3d",
                  checkpoint=None, calibration=None):
     """Writes the requested formats under out (see the module docstring).
@@ -103,19 +124,7 @@ def export_model(model, out, formats=tuple(FORMATS), quantize=("none",), name="t
       {label: path} of the files written (labels: the format, or format_variant for a
       format with several variants).
     """
-    for f in formats:
-        if f not in FORMATS:
-            raise ValueError(f"unknown format {f!r}; use one of {', '.join(FORMATS)}")
-    kinds = []
-    for q in quantize:
-        if q not in QUANTIZE:
-            raise ValueError(f"unsupported quantisation {q!r}; use one of "
-                             f"{', '.join(QUANTIZE)}")
-        if QUANTIZE[q] not in kinds:
-            kinds.append(QUANTIZE[q])
-    if kinds != ["fp32"] and not any(len(FORMATS[f].variants) > 1 for f in formats):
-        raise ValueError("quantisation applies to the tflite format only; add tflite to "
-                         "the formats")
+    kinds = check_request(formats, quantize)
     s = model.cfg.image_size
     probe = sample_images(PARITY_IMAGES, s)
     reference = _keras_outputs(model, probe)
@@ -296,8 +305,7 @@ def _card(model, fmt, quantization, checkpoint, path, reference, probe, notes=()
                           "canon_depth and view with tfsym3d.Renderer"),
         "camera": {"image_size": s, "fov_degrees": cfg.fov, "min_depth": cfg.min_depth,
                    "max_depth": cfg.max_depth, "border_depth": cfg.resolved_border_depth,
-                   "rot_center_depth": cfg.rot_center_depth,
-                   "intrinsics": model.renderer.K.tolist()},
+                   **camera_fields(model.renderer)},
         "source_checkpoint": os.path.abspath(checkpoint) if checkpoint else None,
         "parity": {"reference": "the Keras model in float32", "images": len(probe),
                    "inputs": "synthetic faces (tfsym3d synth generator, seed 2)",

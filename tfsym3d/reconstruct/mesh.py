@@ -11,6 +11,13 @@ from tfsym3d.io.images import to_uint8
 BORDER_TRIM = 2  # pixels trimmed from each side of the mesh (the fixed border columns)
 
 
+def camera_fields(renderer):
+    """What mesh_arrays reads of the camera, as the phone page's mesh.js reads it from a
+    model card's or reconstruct's shape.js: {"rot_center_depth", "intrinsics" (3x3)}."""
+    return {"rot_center_depth": renderer.rot_center_depth,
+            "intrinsics": np.asarray(renderer.K).tolist()}
+
+
 def mesh_arrays(canon_depth, renderer, trim=BORDER_TRIM):
     """The canonical depth as a mesh: one vertex per pixel centre, two triangles per quad,
     `trim` pixels dropped on every side.

@@ -13,7 +13,7 @@ import numpy as np
 
 from tfsym3d.io.depth import depth_png16
 from tfsym3d.io.images import to_uint8
-from tfsym3d.reconstruct.mesh import write_mesh
+from tfsym3d.reconstruct.mesh import camera_fields, write_mesh
 from tfsym3d.reconstruct.pictures import conf_images, depth_image, normal_image
 
 GIF_SCALE = 2
@@ -165,12 +165,10 @@ def write_shape_script(folder, name, canon_depth, texture, renderer):
       canon_depth: [S, S] camera units (float32 little-endian in the file, base64).
       texture: [S, S, 3] in [0, 1] (uint8 in the file, base64); the viewer trims it as
         the mesh (mesh.BORDER_TRIM).
-      renderer: the model's Renderer: the fields of the model card's camera the viewer's
-        mesh builder reads (intrinsics, rot_center_depth).
+      renderer: the model's Renderer (mesh.camera_fields: what the viewer's mesh
+        builder reads of the camera, as from a model card).
     """
-    shape = {"size": int(canon_depth.shape[0]),
-             "camera": {"intrinsics": np.asarray(renderer.K).tolist(),
-                        "rot_center_depth": renderer.rot_center_depth},
+    shape = {"size": int(canon_depth.shape[0]), "camera": camera_fields(renderer),
              "depth": base64.b64encode(canon_depth.astype("<f4").tobytes()).decode(),
              "texture": base64.b64encode(to_uint8(texture).tobytes()).decode()}
     with open(os.path.join(folder, "shape.js"), "w") as f:
