@@ -10,11 +10,8 @@ import textwrap
 
 import pytest
 
+from tests.test_model import REPO, TINY
 from tfsym3d import distribute
-
-TINY = dict(nf_depth=16, zdim_depth=32, nf_light=8, nf_conf=16, zdim_conf=32, lam_perc=0,
-            batch_size=4)
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_tf_config_errors_are_one_line():

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from tfsym3d import cli
+from tests.test_evaluate import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small and deterministic: the files' order (shuffle_buffer 1), no random flips, a seed.
@@ -23,12 +23,6 @@ SMALL = ["load_gt_depth=true", "batch_size=4", "val_steps=1", "seed=0", "shuffle
          "zdim_conf=16"]
 
 pytestmark = pytest.mark.multiprocess
-
-
-def run(argv):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.run(argv)
-    return exit_info.value.code
 
 
 def free_ports(n):

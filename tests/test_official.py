@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from tfsym3d import cli, official, torch_file
+from tests.test_evaluate import run
+from tfsym3d import official, torch_file
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "official")
 WIDTHS = {"nf_depth": 16, "zdim_depth": 16, "nf_light": 4, "nf_conf": 16, "zdim_conf": 8}
@@ -25,12 +26,6 @@ def expected():
 
 def nhwc(x):
     return np.transpose(x, (0, 2, 3, 1)) if x.ndim == 4 else x
-
-
-def run(argv):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.run(argv)
-    return exit_info.value.code
 
 
 @pytest.mark.parametrize("name", ["trainer_zip.pth", "model_legacy.pth"])
